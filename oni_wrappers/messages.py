@@ -1,0 +1,55 @@
+"""Turning NLE's ``message`` observation into the text that rewards are keyed by.
+
+NLE hands the top-line message as a fixed 256-byte ``uint8`` array, NUL-padded. Game text is
+ASCII in practice, but player-chosen names and corrupted memory can put any byte there, so
+decoding must never raise. Every wrapper and the server must agree on the exact key for a
+message, which is why the normalisation lives in this one module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Longest message (in characters) the pipeline carries; NLE's buffer is 256 bytes.
+MAX_MESSAGE_CHARS = 256
+
+
+def normalize_message(text: str) -> str:
+    """Canonical form of a message: surrounding whitespace removed, internal spacing kept.
+
+    NLE pads prompts with a trailing space ("What do you want to eat? [gij or ?*] ") and joins
+    sentences with two spaces; only the padding is noise.
+    """
+    return text.strip()
+
+
+def decode_message_bytes(raw: bytes) -> str:
+    """Decode NUL-terminated, possibly non-UTF-8 bytes into a normalised message.
+
+    Bytes after the first NUL are ignored (NLE leaves stale bytes there). Invalid UTF-8 is
+    replaced with U+FFFD rather than raising, so a strange byte can never crash an env step.
+    """
+    text = raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+    return normalize_message(text)
+
+
+class MessageDecoder:
+    """Decodes NLE message arrays, memoising by the raw bytes.
+
+    An agent sees a few thousand distinct messages over millions of steps, so caching the
+    bytes → str mapping turns decoding into one ``tobytes`` and one dict lookup on the step path.
+    """
+
+    def __init__(self, max_cached: int = 1_000_000) -> None:
+        self._cache: dict[bytes, str] = {}
+        self._max_cached = max_cached
+
+    def __call__(self, message_array: np.ndarray) -> str:
+        raw = message_array.tobytes()
+        text = self._cache.get(raw)
+        if text is None:
+            text = decode_message_bytes(raw)
+            if len(self._cache) >= self._max_cached:
+                self._cache.clear()
+            self._cache[raw] = text
+        return text

@@ -1,0 +1,137 @@
+"""``OniRewardWrapper``: adds ONI's LLM-derived intrinsic reward to any env with a message.
+
+Per step the wrapper does: decode the message (memoised), one dict lookup in the mirrored
+reward table, one counter increment, and the reward arithmetic. New messages are handed to
+the :class:`~oni_wrappers.client.RewardClient` thread, which talks to the server; nothing on
+the step path touches the network or takes a lock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import gymnasium as gym
+
+from oni_wrappers.client import RewardClient
+from oni_wrappers.messages import MessageDecoder
+from oni_wrappers.reward import mix_rewards
+
+
+class MissingMessageError(ValueError):
+    """The wrapped env has no message in its observations, so ONI has nothing to reward."""
+
+
+class OniRewardWrapper(gym.Wrapper):
+    """Reward = ``extrinsic_coef * r_ext + intrinsic_coef * r_int(msg) / N_episode(msg)^beta``.
+
+    Args:
+        env: an env whose dict observation holds the game message as a uint8 array (NLE,
+            MiniHack), under ``message_key``.
+        server: URL of a running reward server, or a :class:`RewardClient`; ``None`` runs
+            with an empty table (intrinsic reward 0), e.g. for extrinsic-only baselines.
+        intrinsic_coef, extrinsic_coef: the two mixing coefficients.
+        count_exponent: beta in ``N^beta``; 0 disables the episodic count scaling.
+        message_key: observation key holding the message bytes.
+
+    ``info["oni"]`` holds, every step, the message, the extrinsic and (unscaled) intrinsic
+    rewards, the episodic count of the message and the reward-table version used.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        server: str | RewardClient | None = "http://127.0.0.1:8765",
+        *,
+        intrinsic_coef: float = 0.4,
+        extrinsic_coef: float = 0.1,
+        count_exponent: float = 3.0,
+        message_key: str = "message",
+        sync_interval: float = 1.0,
+    ) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Dict) or message_key not in space.spaces:
+            keys = list(space.spaces) if isinstance(space, gym.spaces.Dict) else type(space).__name__
+            raise MissingMessageError(
+                f"OniRewardWrapper needs a dict observation with a {message_key!r} entry "
+                f"(as NLE and MiniHack envs have); this env's observation space is {keys}. "
+                "Pass message_key=... if the message lives under another key."
+            )
+        self.intrinsic_coef = float(intrinsic_coef)
+        self.extrinsic_coef = float(extrinsic_coef)
+        self.count_exponent = float(count_exponent)
+        self.message_key = message_key
+        self._sync_interval = sync_interval
+        self._server = server
+        self.client = self._connect(server)
+        self._decode = MessageDecoder()
+        self._episode_counts: Counter[str] = Counter()
+
+    def _connect(self, server: str | RewardClient | None) -> RewardClient | None:
+        if server is None or isinstance(server, RewardClient):
+            return server
+        return RewardClient.shared(server, sync_interval=self._sync_interval)
+
+    # --------------------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self.client is not None:
+            self.client.ensure_running()
+            self.client.record_episode(self._episode_counts)
+        self._episode_counts = Counter()
+        obs, info = self.env.reset(seed=seed, options=options)
+        return obs, info
+
+    def step(self, action: Any):
+        obs, extrinsic, terminated, truncated, info = self.env.step(action)
+        message = self._decode(obs[self.message_key])
+        intrinsic = 0.0
+        if message:
+            count = self._episode_counts[message] + 1
+            self._episode_counts[message] = count
+            client = self.client
+            if client is not None:
+                looked_up = client.table.get(message)
+                if looked_up is None:
+                    client.observe(message)
+                else:
+                    intrinsic = looked_up
+        else:
+            count = 0
+        reward = (
+            mix_rewards(
+                float(extrinsic),
+                intrinsic,
+                count,
+                extrinsic_coef=self.extrinsic_coef,
+                intrinsic_coef=self.intrinsic_coef,
+                count_exponent=self.count_exponent,
+            )
+            if count
+            else self.extrinsic_coef * float(extrinsic)
+        )
+        info["oni"] = {
+            "message": message,
+            "extrinsic": extrinsic,
+            "intrinsic": intrinsic,
+            "episode_count": count,
+            "table_version": self.client.version if self.client is not None else 0,
+        }
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.record_episode(self._episode_counts)
+            self._episode_counts = Counter()
+        super().close()
+
+    # ------------------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["client"] = None  # reconnected from _server on the other side
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.client = self._connect(self._server)
+

@@ -1,0 +1,158 @@
+"""The annotation queue: messages wait here until the LLM judges them.
+
+Newest first: when agents produce messages faster than the LLM labels them, the freshest ones
+are what the current policy is seeing, so they are labelled first (as the reference does).
+``concurrency`` workers keep that many LLM requests in flight — an inference server such as
+vLLM batches concurrent requests itself — and finished judgements are handed on in batches
+(``batch_size`` or every ``flush_interval`` seconds), so each batch costs one store
+transaction and one table version.
+
+A message whose LLM call fails after the judge's retries goes back to the *old* end of the
+queue and the worker pauses, so a dead LLM costs a slow retry loop, never a lost message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from reward_server.judge import Judgement, LLMJudge, LLMUnavailable
+
+logger = logging.getLogger(__name__)
+
+ResultSink = Callable[[list[tuple[str, Judgement]]], Awaitable[None]]
+
+
+@dataclass
+class AnnotatorStats:
+    judged: int = 0
+    unparsable: int = 0
+    llm_failures: int = 0
+    last_error: str | None = None
+
+
+class Annotator:
+    def __init__(
+        self,
+        judge: LLMJudge,
+        goal: str,
+        on_results: ResultSink,
+        *,
+        concurrency: int = 4,
+        batch_size: int = 32,
+        flush_interval: float = 0.5,
+        failure_pause: float = 2.0,
+        max_queue: int = 1_000_000,
+    ) -> None:
+        self.judge = judge
+        self.goal = goal
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.failure_pause = failure_pause
+        self.max_queue = max_queue
+        self.stats = AnnotatorStats()
+        self._on_results = on_results
+        self._queue: collections.deque[str] = collections.deque()
+        self._queued: set[str] = set()
+        self._in_flight = 0
+        self._results: list[tuple[str, Judgement]] = []
+        self._has_work = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def enqueue(self, texts: Iterable[str]) -> int:
+        """Queue messages (newest last); returns how many were not already queued."""
+        added = 0
+        for text in texts:
+            if text in self._queued or len(self._queue) >= self.max_queue:
+                continue
+            self._queued.add(text)
+            self._queue.append(text)
+            added += 1
+        if added:
+            self._has_work.set()
+        return added
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._committer()))
+
+    async def stop(self) -> None:
+        """Cancel workers (their messages stay unannotated in the store) and flush results."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._flush()
+
+    async def idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued, in flight or unflushed; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._queue or self._in_flight or self._results:
+            if loop.time() > deadline:
+                return False
+            self._flush_now.set()
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _worker(self, index: int) -> None:
+        while True:
+            if not self._queue:
+                self._has_work.clear()
+                await self._has_work.wait()
+                continue
+            text = self._queue.pop()  # newest first
+            self._in_flight += 1
+            try:
+                judgement = await self.judge.judge(text, self.goal)
+            except LLMUnavailable as exc:
+                self.stats.llm_failures += 1
+                self.stats.last_error = str(exc)
+                logger.warning("LLM failed on %r (re-queued): %s", text[:80], exc)
+                self._queue.appendleft(text)
+                await asyncio.sleep(self.failure_pause)
+                continue
+            except asyncio.CancelledError:
+                self._queue.appendleft(text)
+                raise
+            finally:
+                self._in_flight -= 1
+            self._queued.discard(text)
+            self.stats.judged += 1
+            if not judgement.parsed:
+                self.stats.unparsable += 1
+            self._results.append((text, judgement))
+            if len(self._results) >= self.batch_size:
+                self._flush_now.set()
+
+    async def _committer(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._flush_now.wait(), timeout=self.flush_interval)
+            except TimeoutError:
+                pass
+            self._flush_now.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            await self._on_results(batch)
+        except Exception:
+            logger.exception("could not store %d annotations; keeping them for the next flush", len(batch))
+            self._results[:0] = batch

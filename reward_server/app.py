@@ -1,0 +1,194 @@
+"""The aiohttp application: thin handlers over :class:`RewardService`.
+
+Every error leaves as JSON ``{"error": ..., "detail": ...}`` with a 4xx/5xx status: bad JSON
+and wrong types are 400/422, oversized bodies or batches 413, a missing token 401. A request
+is validated completely before anything is stored, so a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+
+from oni_wrappers.messages import normalize_message
+from reward_server.config import ServerConfig
+from reward_server.judge import LLMJudge
+from reward_server.schemas import (
+    ErrorOut,
+    MessagesAccepted,
+    MessagesIn,
+    RewardsOut,
+    ScoreIn,
+    ScoreOut,
+)
+from reward_server.service import RewardService
+
+logger = logging.getLogger(__name__)
+
+SERVICE_KEY = web.AppKey("service", RewardService)
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: object = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.detail = status, error, detail
+
+
+def _json_error(status: int, error: str, detail: object = None) -> web.Response:
+    body = ErrorOut(error=error, detail=detail).model_dump_json()
+    return web.Response(status=status, text=body, content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    service = request.app[SERVICE_KEY]
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        response = _json_error(exc.status, exc.error, exc.detail)
+    except web.HTTPException as exc:  # aiohttp's own: 404, 405, 413 from client_max_size, ...
+        if exc.status < 400:
+            raise
+        response = _json_error(exc.status, exc.reason, exc.text if exc.text != exc.reason else None)
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        response = _json_error(500, "internal server error")
+    service.metrics.http_errors.labels(status=str(response.status)).inc()
+    return response
+
+
+def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if expected is not None and request.path != "/healthz":
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
+        return await handler(request)
+
+    return auth
+
+
+async def _parse(request: web.Request, model: type[Model]) -> Model:
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "request body is not valid UTF-8", str(exc)) from exc
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "request body is not valid JSON", str(exc)) from exc
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        detail = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]
+        ]
+        raise ApiError(422, "request body does not match the schema", detail) from exc
+
+
+def _check_texts(texts: list[str], config: ServerConfig, what: str) -> list[str]:
+    if len(texts) > config.max_batch_messages:
+        raise ApiError(
+            413, f"too many {what} in one request",
+            f"{len(texts)} > {config.max_batch_messages}; split the batch",
+        )
+    cleaned = []
+    for i, text in enumerate(texts):
+        if len(text) > config.max_message_chars:
+            raise ApiError(
+                422, "message too long", f"item {i}: {len(text)} > {config.max_message_chars} characters"
+            )
+        normalized = normalize_message(text)
+        if not normalized or "\x00" in normalized:
+            raise ApiError(422, "empty or NUL-containing message", f"item {i}")
+        cleaned.append(normalized)
+    return cleaned
+
+
+async def post_messages(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await _parse(request, MessagesIn)
+    texts = _check_texts([m.text for m in body.messages], service.config, "messages")
+    counts: dict[str, int] = {}
+    for text, message in zip(texts, body.messages, strict=True):
+        counts[text] = counts.get(text, 0) + message.count
+    accepted, new, queued = await service.ingest(counts)
+    return web.json_response(MessagesAccepted(accepted=accepted, new=new, queued=queued).model_dump())
+
+
+async def get_rewards(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    raw = request.query.get("since", "0")
+    try:
+        since = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "'since' must be an integer table version", raw[:100]) from exc
+    version, full, rows = service.rewards_since(since)
+    out = RewardsOut(version=version, full=full, rewards=rows)
+    return web.Response(text=out.model_dump_json(), content_type="application/json")
+
+
+async def post_score(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await _parse(request, ScoreIn)
+    texts = _check_texts(body.messages, service.config, "messages")
+    out = ScoreOut(
+        version=service.table.version,
+        threshold=service.model.calibrator.threshold,
+        scores=service.score(texts),
+    )
+    return web.Response(text=out.model_dump_json(), content_type="application/json")
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return web.Response(
+        text=request.app[SERVICE_KEY].stats().model_dump_json(), content_type="application/json"
+    )
+
+
+async def get_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    registry = request.app[SERVICE_KEY].metrics.registry
+    response = web.Response(body=generate_latest(registry))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Application:
+    """Build the app; the service starts (store opened, queue restored) with the app."""
+    service = RewardService(config, judge)
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[error_middleware, _auth_middleware(config.token)],
+    )
+    app[SERVICE_KEY] = service
+
+    async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
+        await service.start()
+        yield
+        await service.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/v1/messages", post_messages)
+    app.router.add_get("/v1/rewards", get_rewards)
+    app.router.add_post("/v1/score", post_score)
+    app.router.add_get("/v1/stats", get_stats)
+    app.router.add_get("/healthz", get_health)
+    app.router.add_get("/metrics", get_metrics)
+    return app

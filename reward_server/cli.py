@@ -1,0 +1,70 @@
+"""``python -m reward_server``: serve ONI intrinsic rewards from an LLM's judgements."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reward_server.config import ServerConfig
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.prompts import GOALS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = ServerConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m reward_server",
+        description="Reward server for ONI: collects NetHack messages from OniRewardWrappers, "
+        "labels them with an LLM (via litellm), stores every answer, and serves the reward table.",
+    )
+    p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL,
+                   help="litellm model string, e.g. hosted_vllm/meta-llama/Llama-3.1-8B-Instruct "
+                   f"(default: {DEFAULT_EMBEDDED_MODEL}, the embedded CPU model)")
+    p.add_argument("--api-base", help="base URL of the model server, e.g. http://gpu-host:8000/v1")
+    p.add_argument("--api-key", default=os.environ.get("ONI_LLM_API_KEY"),
+                   help="API key for the model server (env ONI_LLM_API_KEY)")
+    p.add_argument("--host", default=defaults.host, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=defaults.port)
+    p.add_argument("--store", type=Path, default=defaults.store, help="SQLite file (created)")
+    p.add_argument("--reward-model", choices=["retrieval"], default=defaults.reward_model)
+    p.add_argument("--goal", choices=GOALS, default=defaults.goal)
+    p.add_argument("--label-mode", choices=["generate", "logprob"], default=defaults.label_mode,
+                   help="generate: chain-of-thought then parse (big models); "
+                   "logprob: one forward pass, label from yes/no log-odds (small models)")
+    p.add_argument("--calibration", choices=["fixed", "quantile"], default=defaults.calibration,
+                   help="logprob threshold: fixed (--threshold) or running quantile (--positive-share)")
+    p.add_argument("--positive-share", type=float, default=defaults.positive_share)
+    p.add_argument("--threshold", type=float, default=defaults.threshold)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help="annotations committed (and published) per batch")
+    p.add_argument("--concurrency", type=int, default=defaults.concurrency,
+                   help="LLM requests in flight")
+    p.add_argument("--llm-timeout", type=float, default=defaults.llm_timeout)
+    p.add_argument("--token", default=os.environ.get("ONI_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' (env ONI_TOKEN)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = {k: v for k, v in vars(args).items() if k != "log_level"}
+    try:
+        config = ServerConfig(**options)
+    except ValidationError as exc:
+        print(f"invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    from aiohttp import web
+
+    from reward_server.app import create_app
+
+    print(f"oni reward server on http://{config.host}:{config.port}  llm={config.llm}  "
+          f"store={config.store}  goal={config.goal}  mode={config.label_mode}", flush=True)
+    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    return 0

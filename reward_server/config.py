@@ -1,0 +1,44 @@
+"""Server settings: one validated object shared by the CLI, the app factory and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from reward_server.calibration import CalibrationMode
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.prompts import GOALS, LabelMode
+
+
+class ServerConfig(BaseModel):
+    """Everything that shapes a reward server. Defaults run the embedded LLM on this machine."""
+
+    llm: str = Field(DEFAULT_EMBEDDED_MODEL, description="litellm model string")
+    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
+    api_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    store: Path = Path("oni-data/oni.sqlite")
+    reward_model: Literal["retrieval"] = "retrieval"
+    goal: str = "default"
+    label_mode: LabelMode = "logprob"
+    batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed per batch")
+    concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
+    calibration: CalibrationMode = "quantile"
+    positive_share: float = Field(0.25, gt=0.0, lt=1.0)
+    threshold: float = Field(0.0, description="fixed log-odds threshold (and quantile fallback)")
+    llm_timeout: float = Field(60.0, gt=0.0)
+    llm_retries: int = Field(4, ge=0)
+    max_batch_messages: int = Field(4096, ge=1, description="messages per POST /v1/messages")
+    max_message_chars: int = Field(1024, ge=1)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    token: str | None = Field(None, description="bearer token required on every endpoint but /healthz")
+
+    @field_validator("goal")
+    @classmethod
+    def _known_goal(cls, goal: str) -> str:
+        if goal not in GOALS:
+            raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
+        return goal

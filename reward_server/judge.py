@@ -1,0 +1,153 @@
+"""The LLM judge: one message in, one label (or log-odds score) out, through litellm.
+
+Every provider — the embedded SmolLM2, vLLM, OpenAI, Ollama — goes through
+``litellm.acompletion`` with the same arguments. Transport failures (timeouts, refused
+connections, 429/5xx) are retried with exponential backoff and jitter; an answer that holds
+no label is *not* retried (at temperature 0 it would say the same) but returned as
+unparsable, so the store records it and the question is never asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+# litellm fetches a model cost map from the internet at import unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+import litellm  # noqa: E402
+
+from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider  # noqa: E402
+from reward_server.parsing import UnparsableAnswer, label_log_odds, parse_generated_label  # noqa: E402
+from reward_server.prompts import (  # noqa: E402
+    PAPER_WORDS,
+    SYSTEM_PROMPT,
+    YES_NO_WORDS,
+    LabelMode,
+    generate_prompt,
+    logprob_messages,
+)
+
+litellm.telemetry = False
+litellm.suppress_debug_info = True
+logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # it logs every call at INFO
+
+
+class LLMUnavailable(RuntimeError):
+    """The LLM could not be reached (or kept failing) after all retries."""
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the LLM said about one message.
+
+    ``label`` is set in generate mode; ``score`` (log-odds of helpful) in logprob mode, where
+    the label is decided later by a calibrated threshold. Both ``None``: unparsable answer.
+    """
+
+    label: int | None
+    score: float | None
+    raw: str
+
+    @property
+    def parsed(self) -> bool:
+        return self.label is not None or self.score is not None
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    model: str
+    label_mode: LabelMode = "logprob"
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+    max_retries: int = 4
+    backoff_base: float = 0.5
+    max_tokens: int = 512
+    top_logprobs: int = 20
+
+
+class LLMJudge:
+    """Asks one LLM whether messages are helpful for a goal."""
+
+    def __init__(self, config: JudgeConfig) -> None:
+        self.config = config
+        self.retries = 0
+        if config.model.startswith(EMBEDDED_PROVIDER + "/"):
+            register_embedded_provider()
+
+    async def judge(self, message: str, goal: str) -> Judgement:
+        if self.config.label_mode == "generate":
+            messages = [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": generate_prompt(message, goal)},
+            ]
+            response = await self._complete(messages, max_tokens=self.config.max_tokens)
+            answer = response.choices[0].message.content or ""
+            try:
+                return Judgement(parse_generated_label(answer, PAPER_WORDS), None, answer)
+            except UnparsableAnswer:
+                return Judgement(None, None, answer)
+
+        response = await self._complete(
+            logprob_messages(message, goal),
+            max_tokens=1,
+            logprobs=True,
+            top_logprobs=self.config.top_logprobs,
+        )
+        choice = response.choices[0]
+        top = _first_token_top_logprobs(choice)
+        raw = " ".join(f"{tok!r}:{lp:.3f}" for tok, lp in top) or (choice.message.content or "")
+        try:
+            return Judgement(None, label_log_odds(top, YES_NO_WORDS), raw)
+        except UnparsableAnswer:
+            return Judgement(None, None, raw)
+
+    async def _complete(self, messages: list[dict[str, str]], **params: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await asyncio.wait_for(
+                    litellm.acompletion(
+                        model=self.config.model,
+                        messages=messages,
+                        temperature=0.0,
+                        api_base=self.config.api_base,
+                        api_key=self.config.api_key,
+                        timeout=self.config.timeout,
+                        num_retries=0,
+                        **params,
+                    ),
+                    timeout=self.config.timeout,
+                )
+            except Exception as exc:  # noqa: BLE001 - any provider error is retried, then surfaced
+                if _is_permanent(exc) or attempt >= self.config.max_retries:
+                    raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                attempt += 1
+                self.retries += 1
+                delay = self.config.backoff_base * 2 ** (attempt - 1)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """Errors that no retry can fix: bad credentials, unknown model, malformed request."""
+    permanent = (
+        litellm.AuthenticationError,
+        litellm.NotFoundError,
+        litellm.BadRequestError,
+        litellm.PermissionDeniedError,
+    )
+    return isinstance(exc, permanent)
+
+
+def _first_token_top_logprobs(choice: Any) -> list[tuple[str, float]]:
+    logprobs = getattr(choice, "logprobs", None)
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if not content:
+        return []
+    return [(entry.token, float(entry.logprob)) for entry in content[0].top_logprobs or []]

@@ -1,0 +1,53 @@
+"""Prometheus metrics of one server instance (own registry, so test servers don't collide)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from reward_server.service import RewardService
+
+
+class ServerMetrics:
+    """Counters bumped by the service, and gauges read live from it at scrape time."""
+
+    def __init__(self, service: RewardService) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.messages_received = Counter(
+            "oni_messages_received", "Message reports accepted", registry=registry
+        )
+        self.messages_new = Counter(
+            "oni_messages_new", "Distinct messages seen for the first time", registry=registry
+        )
+        self.annotations = Counter(
+            "oni_annotations", "LLM judgements stored", ["outcome"], registry=registry
+        )
+        self.store_latency = Histogram(
+            "oni_annotation_store_seconds", "Time to store one batch of annotations", registry=registry
+        )
+        self.http_errors = Counter(
+            "oni_http_errors", "Requests answered with an error", ["status"], registry=registry
+        )
+        live = {
+            "oni_queue_depth": ("Messages waiting for the LLM", lambda: service.annotator.pending),
+            "oni_llm_in_flight": ("LLM requests in flight", lambda: service.annotator.in_flight),
+            "oni_llm_failures": (
+                "LLM calls that failed after all retries (message re-queued)",
+                lambda: service.annotator.stats.llm_failures,
+            ),
+            "oni_llm_retries": ("LLM calls retried", lambda: service.judge.retries),
+            "oni_table_version": ("Reward-table version", lambda: service.table.version),
+            "oni_table_size": ("Messages in the reward table", lambda: len(service.table.rewards)),
+            "oni_table_positive_share": (
+                "Share of table messages with positive reward",
+                lambda: service.table.positive_share(),
+            ),
+            "oni_label_threshold": (
+                "Log-odds threshold above which a message is labelled helpful",
+                lambda: service.model.calibrator.threshold,
+            ),
+        }
+        for name, (doc, read) in live.items():
+            Gauge(name, doc, registry=registry).set_function(read)

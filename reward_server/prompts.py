@@ -1,0 +1,160 @@
+"""Annotation prompts: the paper's goals and worked examples, rendered per label mode.
+
+Two prompt families:
+
+* ``generate`` — the reference's chain-of-thought prompt: knowledge, analysis, then a
+  ``<label> FOO/BAR </label>`` verdict. Meant for capable models behind vLLM.
+* ``logprob`` — the same goal and worked examples as a few-shot exchange whose answer is one
+  word; the judge reads the label from the log-probabilities of the first answer token, one
+  forward pass per message. Small models need this (they cannot follow the CoT format).
+
+Messages are inserted JSON-quoted, so a message can never close the quote, inject a
+format tag or pose as an instruction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+LabelMode = Literal["generate", "logprob"]
+
+SYSTEM_PROMPT = (
+    "You are a helpful and honest judge of good gameplaying and progress in the NetHack game. "
+    "Always answer as helpfully as possible, while being truthful. "
+    "If you don't know the answer to a question, please don't share false information."
+)
+
+#: What the agent should prefer, per goal (the paper's goal strings, reworded for labelling).
+GOAL_PREFERENCES: dict[str, str] = {
+    "default": "I prefer agents that maximize the score in the game, for instance by killing "
+    "monsters, collecting gold or going down the stairs in the dungeon.",
+    "combat": "I prefer agents that engage in combat, for instance by killing monsters. But never "
+    "prefer agents that collect ANY gold or that go down the dungeon.",
+    "gold": "I prefer agents that maximize their gold. But never prefer agents that maximize the "
+    "score in other ways (e.g., by engaging in combat or killing monsters) or that go down the "
+    "dungeon.",
+    "stairs": "I prefer agents that go down the dungeon as much as possible. But never prefer "
+    "agents that maximize the score (e.g., by engaging in combat) or that collect ANY gold.",
+    "zero-knowledge": "I prefer agents that make progress in the game.",
+}
+
+#: The paper's four worked examples: (message, explanation).
+_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "You kill the goblin!  Welcome to experience level 4",
+        "the player has killed a goblin and gained experience, which led to a level up",
+    ),
+    (
+        "You hear someone counting money.",
+        "the player is close to a source of gold, such as a monster with treasure",
+    ),
+    ("5 gold pieces.", "the player collected 5 gold coins"),
+    ("That door is closed.", "nothing happened; it is neutral"),
+]
+
+#: Which worked examples are helpful under each goal (1) and which are not (0).
+_EXAMPLE_VERDICTS: dict[str, tuple[int, int, int, int]] = {
+    "default": (1, 1, 1, 0),
+    "combat": (1, 0, 0, 0),
+    "gold": (0, 1, 1, 0),
+    "stairs": (0, 0, 0, 0),
+    "zero-knowledge": (1, 1, 1, 0),
+}
+
+GOALS: tuple[str, ...] = tuple(GOAL_PREFERENCES)
+
+
+@dataclass(frozen=True)
+class LabelWords:
+    """The two answer words of a prompt: the label is read by looking for these."""
+
+    positive: str
+    negative: str
+
+
+PAPER_WORDS = LabelWords("FOO", "BAR")
+YES_NO_WORDS = LabelWords("Yes", "No")
+
+
+def quote_message(message: str) -> str:
+    """JSON string literal of the message: quotes, backslashes and control bytes escaped."""
+    return json.dumps(message, ensure_ascii=False)
+
+
+def _check_goal(goal: str) -> None:
+    if goal not in GOAL_PREFERENCES:
+        raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
+
+
+def generate_prompt(message: str, goal: str = "default") -> str:
+    """The reference's chain-of-thought labelling prompt (answer parsed from ``<label>``)."""
+    _check_goal(goal)
+    words = PAPER_WORDS
+    examples = []
+    for i, ((example, why), verdict) in enumerate(
+        zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True), start=1
+    ):
+        label = words.positive if verdict else words.negative
+        judgement = "extremely helpful" if verdict else "not helpful for this goal"
+        examples.append(
+            f"Example {i}: {quote_message(example)} indicates that {why}. "
+            f"This is {judgement} and should be labelled as {label}."
+        )
+    return (
+        "Context: I am playing NetHack and I will present you a message from the gameplay.\n\n"
+        "Instruction: First, tell me about your knowledge of NetHack. Mention the goal of NetHack. "
+        "Then, write an analysis describing the semantics of the message using your knowledge of "
+        "NetHack. Finally, respond by assigning a label to the message, which measures whether the "
+        "status represented by the message is helpful or unhelpful to make some progress towards "
+        "the goal. Helpful here does not mean whether it is informative to the player to make "
+        "decisions or not, but whether it is helpful for the agent to solve the game.\n"
+        f"{GOAL_PREFERENCES[goal]}\n"
+        f"For extremely helpful messages, assign a label {words.positive}. For unhelpful, "
+        f"neutral, and lukewarm messages, assign a label {words.negative}.\n\n"
+        + "\n\n".join(examples)
+        + f"\n\nPlease rate this message: {quote_message(message)}\n\n"
+        "Constraint: Please format your response strictly in this format without additional "
+        "explanation:\n"
+        "<knowledge> [your knowledge of NetHack] </knowledge>\n"
+        "<analysis> [your one-sentence analysis of the message] </analysis>\n"
+        f"<label> [{words.positive}/{words.negative}] </label>\n"
+    )
+
+
+def logprob_messages(
+    message: str, goal: str = "default", words: LabelWords = YES_NO_WORDS
+) -> list[dict[str, str]]:
+    """Chat messages for one-token labelling: goal + worked examples as few-shot turns.
+
+    The message under judgement is last, so every prompt of a goal shares one long prefix and
+    a local model's prefix cache makes each new message cost only its own tokens.
+    """
+    _check_goal(goal)
+    question = (
+        f"{GOAL_PREFERENCES[goal]} Is this NetHack message helpful for that goal? "
+        f"Answer {words.positive} or {words.negative}.\nMessage: "
+    )
+    chat = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for (example, _), verdict in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True):
+        chat.append({"role": "user", "content": question + quote_message(example)})
+        chat.append({"role": "assistant", "content": words.positive if verdict else words.negative})
+    chat.append({"role": "user", "content": question + quote_message(message)})
+    return chat
+
+
+def prompt_version(label_mode: LabelMode, goal: str) -> str:
+    """A version string that changes whenever the rendered prompt would change.
+
+    Stored with every annotation: editing a template makes the server ask again rather than
+    silently mixing answers to different questions.
+    """
+    probe = "\x00probe\x00"
+    if label_mode == "generate":
+        rendered = SYSTEM_PROMPT + generate_prompt(probe, goal)
+    else:
+        rendered = json.dumps(logprob_messages(probe, goal))
+    digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
+    return f"{label_mode}-{digest}"

@@ -1,0 +1,72 @@
+"""Request and response bodies of the HTTP API (pydantic models at the boundary)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class MessageIn(_Strict):
+    text: str = Field(min_length=1, description="the game message, as the wrapper decoded it")
+    count: int = Field(1, ge=0, le=2**40, description="occurrences since the last report")
+
+
+class MessagesIn(_Strict):
+    messages: list[MessageIn]
+
+
+class MessagesAccepted(BaseModel):
+    accepted: int
+    new: int
+    queued: int
+
+
+class RewardsOut(BaseModel):
+    version: int
+    full: bool = Field(description="true when 'rewards' is the whole table, not a delta")
+    rewards: dict[str, float]
+
+
+class ScoreIn(_Strict):
+    messages: list[str]
+
+
+class ScoreRow(BaseModel):
+    message: str
+    reward: float
+    labelled: bool
+    score: float | None = Field(None, description="LLM log-odds of helpful (logprob mode)")
+
+
+class ScoreOut(BaseModel):
+    version: int
+    threshold: float
+    scores: list[ScoreRow]
+
+
+class StatsOut(BaseModel):
+    llm: str
+    goal: str
+    label_mode: str
+    reward_model: str
+    prompt_version: str
+    messages: int
+    labelled: int
+    queued: int
+    in_flight: int
+    unparsable: int
+    llm_failures: int
+    llm_retries: int
+    last_llm_error: str | None
+    table_version: int
+    table_size: int
+    positive_share: float
+    threshold: float
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: object = None
