@@ -116,20 +116,23 @@ class Annotator:
                 continue
             text = self._queue.pop()  # newest first
             self._in_flight += 1
+            failure: LLMUnavailable | None = None
             try:
                 judgement = await self.judge.judge(text, self.goal)
             except LLMUnavailable as exc:
-                self.stats.llm_failures += 1
-                self.stats.last_error = str(exc)
-                logger.warning("LLM failed on %r (re-queued): %s", text[:80], exc)
-                self._queue.appendleft(text)
-                await asyncio.sleep(self.failure_pause)
-                continue
+                failure = exc
             except asyncio.CancelledError:
                 self._queue.appendleft(text)
                 raise
             finally:
                 self._in_flight -= 1
+            if failure is not None:
+                self.stats.llm_failures += 1
+                self.stats.last_error = str(failure)
+                logger.warning("LLM failed on %r (re-queued): %s", text[:80], failure)
+                self._queue.appendleft(text)
+                await asyncio.sleep(self.failure_pause)
+                continue
             self._queued.discard(text)
             self.stats.judged += 1
             if not judgement.parsed:

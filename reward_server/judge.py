@@ -81,6 +81,12 @@ class LLMJudge:
         if config.model.startswith(EMBEDDED_PROVIDER + "/"):
             register_embedded_provider()
 
+    async def aclose(self) -> None:
+        """Stop litellm's background logging task, which otherwise outlives the event loop."""
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+        await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=1.0)
+
     async def judge(self, message: str, goal: str) -> Judgement:
         if self.config.label_mode == "generate":
             messages = [

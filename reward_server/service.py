@@ -89,6 +89,7 @@ class RewardService:
 
     async def stop(self) -> None:
         await self.annotator.stop()
+        await self.judge.aclose()
         if self._store is not None:
             await self._run(self._store.close)
             self._store = None

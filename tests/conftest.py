@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from reward_server import ServerConfig  # noqa: E402
+from reward_server.runner import BackgroundServer  # noqa: E402
+from tests.fake_llm import FakeLLMServer  # noqa: E402
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer().start()
+    yield server
+    server.stop()
+
+
+def fake_config(fake: FakeLLMServer, store: Path, **overrides: object) -> ServerConfig:
+    """A server config that labels with the fake LLM (fast, predictable, fault-injectable)."""
+    settings: dict[str, object] = dict(
+        llm="openai/fake-judge", api_base=fake.api_base, api_key="not-needed", store=store,
+        port=0, calibration="fixed", threshold=0.0, llm_timeout=5.0,
+    )
+    settings.update(overrides)
+    return ServerConfig(**settings)
+
+
+@pytest.fixture
+def fake_server(fake_llm: FakeLLMServer, tmp_path: Path) -> Iterator[BackgroundServer]:
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "oni.sqlite")) as server:
+        yield server

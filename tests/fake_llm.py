@@ -1,0 +1,90 @@
+"""A fake OpenAI-compatible chat server on loopback, for fault injection only.
+
+litellm reaches it through its real ``openai/`` provider and HTTP stack, so retries, timeouts
+and parsing are exercised exactly as against vLLM. Its verdicts follow a keyword rule so
+tests can predict labels; behaviour switches (fail, delay, garbage) inject faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class FakeLLMBehaviour:
+    positive_words: tuple[str, ...] = ("kill", "gold")
+    fail_first: int = 0  # answer 500 to this many requests first
+    fail_status: int = 500
+    delay: float = 0.0  # seconds before answering
+    garbage: bool = False  # answer with no label at all
+    requests: int = 0
+    questions: list[str] = field(default_factory=list)
+
+
+class FakeLLMServer:
+    def __init__(self) -> None:
+        self.behaviour = FakeLLMBehaviour()
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeLLMServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        b = self.behaviour
+        b.requests += 1
+        body = await request.json()
+        question = body["messages"][-1]["content"]
+        b.questions.append(question)
+        if b.delay:
+            await asyncio.sleep(b.delay)
+        if b.fail_first > 0:
+            b.fail_first -= 1
+            return web.json_response({"error": {"message": "injected failure"}}, status=b.fail_status)
+        judged = re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]
+        helpful = any(w in judged.lower() for w in b.positive_words)
+        if body.get("logprobs"):
+            tops = [("Yes", -0.1), ("No", -2.4)] if helpful else [("No", -0.1), ("Yes", -2.4)]
+            if b.garbage:
+                tops = [("Hmm", -0.1), ("Well", -1.0)]
+            content = tops[0][0]
+            logprobs = {"content": [{"token": content, "logprob": tops[0][1], "bytes": None,
+                                      "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in tops]}]}
+        else:
+            content = "I cannot say." if b.garbage else (
+                f"<knowledge>NetHack.</knowledge><analysis>ok</analysis><label>{'FOO' if helpful else 'BAR'}</label>")
+            logprobs = None
+        return web.json_response({
+            "id": "fake", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })

@@ -1,0 +1,85 @@
+"""The LLM misbehaves: errors and timeouts are retried, bad answers are stored as unparsable."""
+
+import time
+
+import httpx
+
+from reward_server.runner import BackgroundServer
+from tests.conftest import fake_config
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stats(server):
+    return httpx.get(server.url + "/v1/stats").json()
+
+
+def send(server, *texts):
+    r = httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
+    assert r.status_code == 200
+
+
+def test_server_errors_are_retried_then_succeed(fake_llm, tmp_path):
+    fake_llm.behaviour.fail_first = 2
+    config = fake_config(fake_llm, tmp_path / "s.sqlite", llm_retries=3)
+    with BackgroundServer(config) as server:
+        send(server, "You kill the newt!")
+        assert wait_for(lambda: stats(server)["labelled"] == 1)
+        s = stats(server)
+        assert s["llm_retries"] == 2 and s["llm_failures"] == 0
+
+
+def test_rate_limits_are_retried(fake_llm, tmp_path):
+    fake_llm.behaviour.fail_first, fake_llm.behaviour.fail_status = 1, 429
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "s.sqlite", llm_retries=2)) as server:
+        send(server, "5 gold pieces.")
+        assert wait_for(lambda: stats(server)["labelled"] == 1)
+        assert stats(server)["llm_retries"] == 1
+
+
+def test_timeouts_count_as_failures_and_the_message_is_kept(fake_llm, tmp_path):
+    fake_llm.behaviour.delay = 3.0
+    config = fake_config(fake_llm, tmp_path / "s.sqlite", llm_timeout=0.3, llm_retries=0)
+    with BackgroundServer(config) as server:
+        send(server, "You kill the newt!")
+        assert wait_for(lambda: stats(server)["llm_failures"] >= 1)
+        s = stats(server)
+        assert s["labelled"] == 0 and s["queued"] + s["in_flight"] == 1
+        assert "Timeout" in s["last_llm_error"] or "timed out" in s["last_llm_error"].lower()
+        fake_llm.behaviour.delay = 0.0  # the LLM recovers: the kept message gets labelled
+        assert wait_for(lambda: stats(server)["labelled"] == 1, timeout=30)
+
+
+def test_unparsable_answers_are_stored_not_retried(fake_llm, tmp_path):
+    fake_llm.behaviour.garbage = True
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "s.sqlite")) as server:
+        send(server, "You kill the newt!", "That door is closed.")
+        assert wait_for(lambda: stats(server)["unparsable"] == 2)
+        rewards = httpx.get(server.url + "/v1/rewards", params={"since": 0}).json()["rewards"]
+        assert rewards == {"You kill the newt!": 0.0, "That door is closed.": 0.0}
+        assert fake_llm.behaviour.requests == 2
+
+
+def test_generate_mode_parses_the_label_slot(fake_llm, tmp_path):
+    config = fake_config(fake_llm, tmp_path / "s.sqlite", label_mode="generate")
+    with BackgroundServer(config) as server:
+        send(server, "You kill the newt!", "That door is closed.")
+        assert wait_for(lambda: stats(server)["labelled"] == 2)
+        rewards = httpx.get(server.url + "/v1/rewards", params={"since": 0}).json()["rewards"]
+        assert rewards == {"You kill the newt!": 1.0, "That door is closed.": 0.0}
+        assert "<label>" not in fake_llm.behaviour.questions[0].split("Please rate this message:")[1].split("\n")[0]
+
+
+def test_permanent_errors_do_not_spin(fake_llm, tmp_path):
+    fake_llm.behaviour.fail_first, fake_llm.behaviour.fail_status = 10**6, 401
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "s.sqlite", llm_retries=5)) as server:
+        send(server, "You kill the newt!")
+        assert wait_for(lambda: stats(server)["llm_failures"] >= 1)
+        assert stats(server)["llm_retries"] == 0  # bad credentials are not retried
