@@ -1,0 +1,145 @@
+"""OniRewardWrapper on the real NLE: reward mixing, info, errors, dead server, vector envs."""
+
+import pickle
+import socket
+import time
+
+import gymnasium as gym
+import httpx
+import nle  # noqa: F401 - registers the NetHack envs
+import numpy as np
+import pytest
+
+from oni_wrappers import MissingMessageError, OniRewardWrapper, RewardClient
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(env, steps, seed=0):
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    out = []
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        out.append((reward, info["oni"]))
+        if terminated or truncated:
+            env.reset()
+    return out
+
+
+def test_env_without_message_is_a_clear_error():
+    with pytest.raises(MissingMessageError, match="message"):
+        OniRewardWrapper(gym.make("CartPole-v1"), server=None)
+
+
+def test_extrinsic_only_without_server():
+    env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=None, extrinsic_coef=0.5)
+    for reward, oni in run(env, 200):
+        assert reward == pytest.approx(0.5 * oni["extrinsic"])
+        assert oni["intrinsic"] == 0.0
+    env.close()
+
+
+def test_rewards_mix_labels_with_episode_counts(fake_server):
+    # Label what a random agent sees, then check the reward of every step against the formula.
+    scout = OniRewardWrapper(gym.make("NetHackScore-v0"), server=fake_server.url, sync_interval=0.05)
+    run(scout, 300)
+    scout.client.flush()
+    deadline = time.monotonic() + 30
+    while httpx.get(fake_server.url + "/v1/stats").json()["queued"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # also make sure frequent messages are labelled helpful, so the intrinsic term shows up
+    fake_server.call(lambda service: service._publish({"It's solid stone.": 1.0, "It's a wall.": 1.0}))
+    scout.client.flush()
+    assert scout.client.table.get("It's solid stone.") == 1.0
+
+    env = OniRewardWrapper(
+        gym.make("NetHackScore-v0"), server=scout.client, intrinsic_coef=0.4, extrinsic_coef=0.1,
+        count_exponent=3.0,
+    )
+    paid, counts = 0, {}
+    for reward, oni in run(env, 300, seed=1):
+        msg = oni["message"]
+        if msg:
+            counts[msg] = counts.get(msg, 0) + 1
+            assert oni["episode_count"] == counts[msg]
+        expected = 0.1 * oni["extrinsic"]
+        if oni["intrinsic"]:
+            paid += 1
+            expected += 0.4 * oni["intrinsic"] / oni["episode_count"] ** 3
+        assert reward == pytest.approx(expected)
+        assert oni["table_version"] == scout.client.version
+    assert paid > 0
+    env.close()
+    scout.close()
+
+
+def test_counts_reset_each_episode(fake_server):
+    env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=fake_server.url)
+    env.reset(seed=0)
+    env._episode_counts["x"] = 5
+    env.reset(seed=0)
+    assert env._episode_counts == {}
+    env.close()
+
+
+def test_dead_server_never_blocks_or_raises():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+    client = RewardClient(url, sync_interval=0.05, timeout=0.2)
+    env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=client)
+    started = time.monotonic()
+    steps = run(env, 500)
+    assert len(steps) == 500
+    assert time.monotonic() - started < 30
+    time.sleep(0.5)
+    assert client.stats.errors > 0 and not client.stats.connected
+    assert client.stats.messages_sent == 0
+    assert len(client._new_messages) > 0  # kept, to be sent when the server is back
+    client.close()
+    env.close()
+
+
+def test_buffer_is_bounded_and_counts_drops():
+    client = RewardClient("http://127.0.0.1:9", max_pending=3)
+    for i in range(10):
+        client.observe(f"m{i}")
+    assert list(client._new_messages) == ["m7", "m8", "m9"]
+    assert client.stats.messages_dropped == 7
+    client.observe("m0")  # a dropped message is sent again if seen again
+    assert client._new_messages[-1] == "m0"
+
+
+def test_wrapper_pickles_and_reconnects(fake_server):
+    env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=fake_server.url)
+    state = env.__getstate__()
+    assert state["client"] is None
+    client = RewardClient.shared(fake_server.url)
+    clone = pickle.loads(pickle.dumps(client))
+    assert clone is client  # same process: the shared client
+    env.close()
+
+
+def make_env(url):
+    def thunk():
+        return OniRewardWrapper(gym.make("nle:NetHackScore-v0"), server=url, sync_interval=0.1)
+
+    return thunk
+
+
+def test_async_vector_env_workers_report_to_the_server(fake_server):
+    envs = gym.vector.AsyncVectorEnv([make_env(fake_server.url) for _ in range(2)], context="spawn")
+    try:
+        envs.reset(seed=0)
+        for _ in range(300):
+            _, rewards, _, _, infos = envs.step(envs.action_space.sample())
+            assert np.all(np.isfinite(rewards))
+        deadline = time.monotonic() + 30
+        while httpx.get(fake_server.url + "/v1/stats").json()["messages"] == 0:
+            assert time.monotonic() < deadline, "no worker reached the server"
+            time.sleep(0.1)
+    finally:
+        envs.close()
