@@ -44,7 +44,7 @@ class MessageDecoder:
         self._cache: dict[bytes, str] = {}
         self._max_cached = max_cached
 
-    def __call__(self, message_array: np.ndarray) -> str:
+    def decode(self, message_array: np.ndarray) -> str:
         raw = message_array.tobytes()
         text = self._cache.get(raw)
         if text is None:

@@ -8,14 +8,12 @@ the step path touches the network or takes a lock.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import gymnasium as gym
 
 from oni_wrappers.client import RewardClient
 from oni_wrappers.messages import MessageDecoder
-from oni_wrappers.reward import mix_rewards
 
 
 class MissingMessageError(ValueError):
@@ -65,8 +63,8 @@ class OniRewardWrapper(gym.Wrapper):
         self._sync_interval = sync_interval
         self._server = server
         self.client = self._connect(server)
-        self._decode = MessageDecoder()
-        self._episode_counts: Counter[str] = Counter()
+        self._decode = MessageDecoder().decode
+        self._episode_counts: dict[str, int] = {}
 
     def _connect(self, server: str | RewardClient | None) -> RewardClient | None:
         if server is None or isinstance(server, RewardClient):
@@ -78,7 +76,7 @@ class OniRewardWrapper(gym.Wrapper):
         if self.client is not None:
             self.client.ensure_running()
             self.client.record_episode(self._episode_counts)
-        self._episode_counts = Counter()
+        self._episode_counts = {}
         obs, info = self.env.reset(seed=seed, options=options)
         return obs, info
 
@@ -86,43 +84,34 @@ class OniRewardWrapper(gym.Wrapper):
         obs, extrinsic, terminated, truncated, info = self.env.step(action)
         message = self._decode(obs[self.message_key])
         intrinsic = 0.0
+        count = 0
+        client = self.client
         if message:
-            count = self._episode_counts[message] + 1
+            count = self._episode_counts.get(message, 0) + 1
             self._episode_counts[message] = count
-            client = self.client
             if client is not None:
                 looked_up = client.table.get(message)
                 if looked_up is None:
                     client.observe(message)
                 else:
                     intrinsic = looked_up
-        else:
-            count = 0
-        reward = (
-            mix_rewards(
-                float(extrinsic),
-                intrinsic,
-                count,
-                extrinsic_coef=self.extrinsic_coef,
-                intrinsic_coef=self.intrinsic_coef,
-                count_exponent=self.count_exponent,
-            )
-            if count
-            else self.extrinsic_coef * float(extrinsic)
-        )
+        reward = self.extrinsic_coef * float(extrinsic)
+        if intrinsic:
+            # count_scaled_intrinsic(), inlined: this line runs on every rewarded env step.
+            reward += self.intrinsic_coef * intrinsic / count**self.count_exponent
         info["oni"] = {
             "message": message,
             "extrinsic": extrinsic,
             "intrinsic": intrinsic,
             "episode_count": count,
-            "table_version": self.client.version if self.client is not None else 0,
+            "table_version": client.version if client is not None else 0,
         }
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
         if self.client is not None:
             self.client.record_episode(self._episode_counts)
-            self._episode_counts = Counter()
+            self._episode_counts = {}
         super().close()
 
     # ------------------------------------------------------------------------- pickling

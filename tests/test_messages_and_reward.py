@@ -33,15 +33,15 @@ def test_normalize_strips_padding_keeps_inner_spacing():
 def test_decoder_caches_and_matches_plain_decoding():
     decoder = MessageDecoder()
     arr = nle_array(b"5 gold pieces.")
-    assert decoder(arr) == "5 gold pieces."
-    assert decoder(arr.copy()) == "5 gold pieces."
-    assert decoder(nle_array(b"\xc3\xa9t\xe9")) == "\u00e9t\ufffd"
+    assert decoder.decode(arr) == "5 gold pieces."
+    assert decoder.decode(arr.copy()) == "5 gold pieces."
+    assert decoder.decode(nle_array(b"\xc3\xa9t\xe9")) == "\u00e9t\ufffd"
 
 
 def test_decoder_bounded_cache():
     decoder = MessageDecoder(max_cached=2)
     for i in range(5):
-        assert decoder(nle_array(f"m{i}".encode())) == f"m{i}"
+        assert decoder.decode(nle_array(f"m{i}".encode())) == f"m{i}"
     assert len(decoder._cache) <= 2
 
 

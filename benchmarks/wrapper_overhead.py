@@ -1,0 +1,85 @@
+"""Wrapper overhead: steps/s of OniRewardWrapper(NetHackScore) ÷ raw NetHackScore steps/s.
+
+Same process, same NLE instance, same game (NLE core/disp seeds), same action sequence, interleaved rounds in ABBA order (raw, wrapped, wrapped, raw, ...), so
+both see the same machine noise and exactly the same game. The wrapped env talks to a live
+reward server in its own process (as in production); the server's store is warmed first so the
+LLM is idle during the timed rounds and only the wrapper's own cost (decode, lookup, count,
+client thread) is measured. Target: ratio >= 0.95.
+
+    python benchmarks/wrapper_overhead.py --steps 20000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+import nle  # noqa: F401
+import numpy as np
+
+from benchmarks.common import running_server, wait_until_labelled
+from oni_wrappers import OniRewardWrapper
+
+
+def reset_same_game(env: gym.Env, seed: int) -> None:
+    # NLE's reset(seed=...) does not fix the dungeon; its own seed(core, disp) does.
+    env.unwrapped.seed(core=seed, disp=seed + 1, reseed=False)
+    env.reset()
+
+
+def timed_steps(env: gym.Env, actions: np.ndarray, seed: int) -> float:
+    reset_same_game(env, seed)
+    started = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            reset_same_game(env, seed)
+    return len(actions) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
+    with running_server() as url:
+        # One NLE instance under both: separate instances differ in speed by up to ~10% on
+        # their own (each loads its own copy of the game library), which would swamp the
+        # wrapper's cost. "raw" steps the instance directly, "wrapped" steps it through ONI.
+        raw = gym.make("NetHackScore-v0")
+        wrapped = OniRewardWrapper(raw, server=url, sync_interval=1.0)
+        # Warm-up: let the server see and label this trajectory's messages first.
+        timed_steps(wrapped, actions, args.seed)
+        wrapped.client.flush()
+
+        wait_until_labelled(url)
+        wrapped.client.flush()
+        warm_version = wrapped.client.version
+        raw_rates, wrapped_rates = [], []
+        for round_index in range(args.rounds):
+            # ABBA order: whichever runs first in a pair gets no systematic edge.
+            if round_index % 2 == 0:
+                raw_rates.append(timed_steps(raw, actions, args.seed))
+                wrapped_rates.append(timed_steps(wrapped, actions, args.seed))
+            else:
+                wrapped_rates.append(timed_steps(wrapped, actions, args.seed))
+                raw_rates.append(timed_steps(raw, actions, args.seed))
+        ratios = [w / r for w, r in zip(wrapped_rates, raw_rates, strict=True)]
+        print(f"table size {len(wrapped.client.table)}, version {wrapped.client.version} "
+              f"(warm-up ended at v{warm_version}), "
+              f"client syncs {wrapped.client.stats.syncs}, errors {wrapped.client.stats.errors}")
+        wrapped.client.close()
+    print(f"raw NetHackScore   steps/s: median {statistics.median(raw_rates):9.0f}  {[round(r) for r in raw_rates]}")
+    print(f"OniRewardWrapper   steps/s: median {statistics.median(wrapped_rates):9.0f}  "
+          f"{[round(r) for r in wrapped_rates]}")
+    print(f"ratio wrapped/raw: median {statistics.median(ratios):.3f}  per round {[round(x, 3) for x in ratios]}  "
+          f"(target >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()
