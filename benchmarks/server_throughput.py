@@ -1,8 +1,8 @@
 """Reward-server HTTP throughput with N concurrent clients, against /healthz as the baseline.
 
 The server runs in its own process with a table of ``--table`` messages. Each client loops
-for ``--seconds``: ``GET /v1/rewards?since=V`` (a client that is a few versions behind, the
-steady state) or ``POST /v1/messages`` (a batch of ``--batch`` already-known messages with
+for ``--seconds`` on one request: ``GET /v1/rewards?since=0`` (a new client's full sync),
+``GET /v1/rewards?since=<current>`` (the steady state: nothing changed) or ``POST /v1/messages`` (a batch of ``--batch`` already-known messages with
 counts, as wrappers send at episode ends). The same clients first hammer ``/healthz`` (no work
 at all) so the ratio says what the endpoint costs beyond aiohttp itself.
 
@@ -55,35 +55,40 @@ def report(name: str, count: int, errors: int, latencies: list[float], seconds: 
 
 async def run(args: argparse.Namespace) -> None:
     dead_llm = f"http://127.0.0.1:{free_port()}/v1"
-    with running_server("--llm", "openai/unreachable", "--api-base", dead_llm, "--llm-timeout", "1") as url:
+    with running_server("--llm", "openai/unreachable", "--api-base", dead_llm, "--api-key", "unused",
+                        "--llm-timeout", "1") as url:
         table = [f"benchmark message {i}: You kill the newt number {i}!" for i in range(args.table)]
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             for start in range(0, len(table), 4000):
                 chunk = table[start : start + 4000]
                 await http.post("/v1/messages", json={"messages": [{"text": t} for t in chunk]})
             version = (await http.get("/v1/stats")).json()["table_version"]
-        behind = max(0, version - 3)
-        delta_rows = len((httpx.get(f"{url}/v1/rewards", params={"since": behind})).json()["rewards"])
         batch = {"messages": [{"text": t, "count": 3} for t in table[: args.batch]]}
 
         async def health(http):  # type: ignore[no-untyped-def]
             return await http.get("/healthz")
 
-        async def rewards(http):  # type: ignore[no-untyped-def]
-            return await http.get("/v1/rewards", params={"since": behind})
+        async def full_sync(http):  # type: ignore[no-untyped-def]
+            return await http.get("/v1/rewards", params={"since": 0})
+
+        async def up_to_date(http):  # type: ignore[no-untyped-def]
+            return await http.get("/v1/rewards", params={"since": version})
 
         async def messages(http):  # type: ignore[no-untyped-def]
             return await http.post("/v1/messages", json=batch)
 
         print(f"{args.clients} concurrent clients, {args.seconds:.0f} s each, table {len(table)} messages, "
-              f"delta {delta_rows} rows, message batch {args.batch}")
+              f"message batch {args.batch}")
         base = report("GET /healthz (baseline)", *await hammer(url, args.clients, args.seconds, health),
                       args.seconds, 0)
-        r = report("GET /v1/rewards?since=V", *await hammer(url, args.clients, args.seconds, rewards),
-                   args.seconds, delta_rows)
+        full = report("GET /v1/rewards?since=0", *await hammer(url, args.clients, args.seconds, full_sync),
+                      args.seconds, len(table))
+        r = report("GET /v1/rewards?since=now", *await hammer(url, args.clients, args.seconds, up_to_date),
+                   args.seconds, 0)
         m = report("POST /v1/messages", *await hammer(url, args.clients, args.seconds, messages),
                    args.seconds, args.batch)
-        print(f"ratio vs /healthz: rewards {r / base:.2f}, messages {m / base:.2f}")
+        print(f"ratio vs /healthz: full sync {full / base:.3f}, up-to-date sync {r / base:.2f}, "
+              f"messages {m / base:.2f}")
 
 
 def main() -> None:

@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-mode", choices=["generate", "logprob"], default=defaults.label_mode,
                    help="generate: chain-of-thought then parse (big models); "
                    "logprob: one forward pass, label from yes/no log-odds (small models)")
+    p.add_argument("--prompt-style", choices=["paper", "families", "compact"], default=defaults.prompt_style,
+                   help="logprob few-shot prompt: the paper's four worked examples (default, best measured), "
+                   "twelve message-family examples, or none")
+    p.add_argument("--label-words", choices=["yes-no", "foo-bar", "one-zero"], default=defaults.label_words,
+                   help="the two answer words whose log-odds give the label (logprob mode)")
     p.add_argument("--calibration", choices=["fixed", "quantile"], default=defaults.calibration,
                    help="logprob threshold: fixed (--threshold) or running quantile (--positive-share)")
     p.add_argument("--positive-share", type=float, default=defaults.positive_share)

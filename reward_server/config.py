@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from reward_server.calibration import CalibrationMode
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
-from reward_server.prompts import GOALS, LabelMode
+from reward_server.prompts import GOALS, LabelMode, PromptStyle
 
 
 class ServerConfig(BaseModel):
@@ -24,6 +24,8 @@ class ServerConfig(BaseModel):
     reward_model: Literal["retrieval"] = "retrieval"
     goal: str = "default"
     label_mode: LabelMode = "logprob"
+    prompt_style: PromptStyle = "paper"
+    label_words: Literal["yes-no", "foo-bar", "one-zero"] = "yes-no"
     batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed per batch")
     concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
     calibration: CalibrationMode = "quantile"

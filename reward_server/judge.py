@@ -25,10 +25,11 @@ import litellm  # noqa: E402
 from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider  # noqa: E402
 from reward_server.parsing import UnparsableAnswer, label_log_odds, parse_generated_label  # noqa: E402
 from reward_server.prompts import (  # noqa: E402
+    LABEL_WORDS,
     PAPER_WORDS,
     SYSTEM_PROMPT,
-    YES_NO_WORDS,
     LabelMode,
+    PromptStyle,
     generate_prompt,
     logprob_messages,
 )
@@ -70,6 +71,8 @@ class JudgeConfig:
     backoff_base: float = 0.5
     max_tokens: int = 512
     top_logprobs: int = 20
+    prompt_style: PromptStyle = "paper"
+    label_words: str = "yes-no"
 
 
 class LLMJudge:
@@ -100,8 +103,9 @@ class LLMJudge:
             except UnparsableAnswer:
                 return Judgement(None, None, answer)
 
+        words = LABEL_WORDS[self.config.label_words]
         response = await self._complete(
-            logprob_messages(message, goal),
+            logprob_messages(message, goal, words, self.config.prompt_style),
             max_tokens=1,
             logprobs=True,
             top_logprobs=self.config.top_logprobs,
@@ -110,7 +114,7 @@ class LLMJudge:
         top = _first_token_top_logprobs(choice)
         raw = " ".join(f"{tok!r}:{lp:.3f}" for tok, lp in top) or (choice.message.content or "")
         try:
-            return Judgement(None, label_log_odds(top, YES_NO_WORDS), raw)
+            return Judgement(None, label_log_odds(top, words), raw)
         except UnparsableAnswer:
             return Judgement(None, None, raw)
 

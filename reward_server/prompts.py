@@ -124,28 +124,80 @@ def generate_prompt(message: str, goal: str = "default") -> str:
     )
 
 
+#: More worked examples, one or two per message family an agent meets early (kills, gold,
+#: level-ups, stairs, walls, doors, pets, menus, items), tagged with what they show.
+_FAMILY_EXAMPLES: list[tuple[str, str]] = [
+    ("You kill the jackal!", "combat"),
+    ("It's a wall.", "none"),
+    ("$ - 12 gold pieces.", "gold"),
+    ("You see here a dagger.", "none"),
+    ("Welcome to experience level 3.", "combat"),
+    ("That door is closed.", "none"),
+    ("You swap places with your kitten.", "none"),
+    ("You destroy the lichen!", "combat"),
+    ("What do you want to eat? [fg or ?*]", "none"),
+    ("There is a staircase down here.", "stairs"),
+    ("It's solid stone.", "none"),
+    ("The newt bites!", "none"),
+]
+_FAMILIES_HELPFUL: dict[str, set[str]] = {
+    "default": {"combat", "gold", "stairs"},
+    "combat": {"combat"},
+    "gold": {"gold"},
+    "stairs": {"stairs"},
+    "zero-knowledge": {"combat", "gold", "stairs"},
+}
+
+PromptStyle = Literal["paper", "families", "compact"]
+PROMPT_STYLES: tuple[str, ...] = ("paper", "families", "compact")
+LABEL_WORDS: dict[str, LabelWords] = {
+    "yes-no": YES_NO_WORDS,
+    "foo-bar": PAPER_WORDS,
+    "one-zero": LabelWords("1", "0"),
+}
+
+
+def _worked_examples(goal: str, style: PromptStyle) -> list[tuple[str, int]]:
+    if style == "paper":
+        return [(m, v) for (m, _), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True)]
+    if style == "families":
+        helpful = _FAMILIES_HELPFUL[goal]
+        return [(m, int(family in helpful)) for m, family in _FAMILY_EXAMPLES]
+    return []
+
+
 def logprob_messages(
-    message: str, goal: str = "default", words: LabelWords = YES_NO_WORDS
+    message: str,
+    goal: str = "default",
+    words: LabelWords = YES_NO_WORDS,
+    style: PromptStyle = "paper",
 ) -> list[dict[str, str]]:
     """Chat messages for one-token labelling: goal + worked examples as few-shot turns.
 
-    The message under judgement is last, so every prompt of a goal shares one long prefix and
-    a local model's prefix cache makes each new message cost only its own tokens.
+    ``style``: ``paper`` — the paper's four worked examples (the default: best on the dev
+    set); ``families`` — twelve examples across message families; ``compact`` — the bare
+    question, no examples. The message under judgement is last, so every prompt of a goal
+    shares one long prefix and a local model's prefix cache makes each new message cost
+    only its own tokens.
     """
     _check_goal(goal)
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
     question = (
         f"{GOAL_PREFERENCES[goal]} Is this NetHack message helpful for that goal? "
         f"Answer {words.positive} or {words.negative}.\nMessage: "
     )
     chat = [{"role": "system", "content": SYSTEM_PROMPT}]
-    for (example, _), verdict in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True):
+    for example, verdict in _worked_examples(goal, style):
         chat.append({"role": "user", "content": question + quote_message(example)})
         chat.append({"role": "assistant", "content": words.positive if verdict else words.negative})
     chat.append({"role": "user", "content": question + quote_message(message)})
     return chat
 
 
-def prompt_version(label_mode: LabelMode, goal: str) -> str:
+def prompt_version(
+    label_mode: LabelMode, goal: str, style: PromptStyle = "paper", words: LabelWords = YES_NO_WORDS
+) -> str:
     """A version string that changes whenever the rendered prompt would change.
 
     Stored with every annotation: editing a template makes the server ask again rather than
@@ -154,7 +206,9 @@ def prompt_version(label_mode: LabelMode, goal: str) -> str:
     probe = "\x00probe\x00"
     if label_mode == "generate":
         rendered = SYSTEM_PROMPT + generate_prompt(probe, goal)
+        name = label_mode
     else:
-        rendered = json.dumps(logprob_messages(probe, goal))
+        rendered = json.dumps(logprob_messages(probe, goal, words, style))
+        name = f"{label_mode}-{style}"
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
-    return f"{label_mode}-{digest}"
+    return f"{name}-{digest}"

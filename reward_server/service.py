@@ -17,7 +17,7 @@ from reward_server.calibration import ThresholdCalibrator
 from reward_server.config import ServerConfig
 from reward_server.judge import JudgeConfig, Judgement, LLMJudge
 from reward_server.metrics import ServerMetrics
-from reward_server.prompts import prompt_version
+from reward_server.prompts import LABEL_WORDS, prompt_version
 from reward_server.retrieval import RetrievalModel
 from reward_server.reward_table import RewardTable
 from reward_server.schemas import ScoreRow, StatsOut
@@ -38,11 +38,15 @@ class RewardService:
                 api_key=config.api_key,
                 timeout=config.llm_timeout,
                 max_retries=config.llm_retries,
+                prompt_style=config.prompt_style,
+                label_words=config.label_words,
             )
         )
         self.key = AnnotationKey(
             goal=config.goal,
-            prompt_version=prompt_version(config.label_mode, config.goal),
+            prompt_version=prompt_version(
+                config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words]
+            ),
             model=config.llm,
             label_mode=config.label_mode,
         )

@@ -125,3 +125,23 @@ def test_calibration_falls_back_to_fixed_threshold_until_enough_samples():
     for s in range(-5, 5):
         fixed.add(float(s))
     assert fixed.threshold == -1.0
+
+
+def test_prompt_styles_and_label_words():
+    from reward_server.prompts import LABEL_WORDS
+
+    compact = logprob_messages("x", "default", style="compact")
+    assert [m["role"] for m in compact] == ["system", "user"]
+    families = logprob_messages("x", "stairs", style="families")
+    verdicts = dict(zip([json.loads(m["content"].rsplit("Message: ", 1)[1]) for m in families if m["role"] == "user"],
+                        [m["content"] for m in families if m["role"] == "assistant"]))
+    assert verdicts["There is a staircase down here."] == "Yes" and verdicts["You kill the jackal!"] == "No"
+    foo = logprob_messages("x", words=LABEL_WORDS["foo-bar"])
+    assert "Answer FOO or BAR." in foo[-1]["content"]
+    assert {m["content"] for m in foo if m["role"] == "assistant"} == {"FOO", "BAR"}
+    with pytest.raises(ValueError, match="prompt style"):
+        logprob_messages("x", style="poetry")
+    assert prompt_version("logprob", "default", "paper") != prompt_version("logprob", "default", "families")
+    assert prompt_version("logprob", "default", "paper", LABEL_WORDS["foo-bar"]) != prompt_version(
+        "logprob", "default", "paper"
+    )

@@ -1,0 +1,220 @@
+"""Annotation quality: how well the server's LLM judge agrees with a strong judge's labels.
+
+Runs the reward server's own judge (any ``--llm``, label mode, prompt variant, goal) over a
+labelled JSON Lines file — one ``{"message": ..., "<goal>": 0|1, ...}`` per line — and prints,
+per variant: ROC AUC of the judge's scores, F1 at the server's calibrated threshold (running
+quantile, ``--positive-share``) and at a fixed log-odds threshold of 0, the share labelled
+helpful, labels/s, and the worst confusions.
+
+    python -m benchmarks.label_quality --data ../shared/data/messages_dev.jsonl --goal default
+    python -m benchmarks.label_quality --variants paper generate --llm hosted_vllm/... --api-base ...
+
+Variants (see ``VARIANTS``): prompt style (paper / families / compact), label words (Yes/No,
+FOO/BAR, 1/0), decomposition of multi-sentence messages, an ensemble, and generate mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reward_server.calibration import ThresholdCalibrator
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.judge import JudgeConfig, LLMJudge
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    positives = [s for s, y in zip(scores, labels, strict=True) if y]
+    negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not positives or not negatives:
+        return float("nan")
+    # Rank-sum (Mann-Whitney U) with average ranks for ties: O(n log n).
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    n_pos, n_neg = len(positives), len(negatives)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def f1(self) -> float:
+        denominator = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denominator if denominator else 0.0
+
+    @property
+    def positive_share(self) -> float:
+        return (self.tp + self.fp) / max(1, self.tp + self.fp + self.fn + self.tn)
+
+
+def confusion(predicted: Sequence[int], labels: Sequence[int]) -> Confusion:
+    pairs = list(zip(predicted, labels, strict=True))
+    return Confusion(
+        tp=sum(1 for p, y in pairs if p and y),
+        fp=sum(1 for p, y in pairs if p and not y),
+        fn=sum(1 for p, y in pairs if not p and y),
+        tn=sum(1 for p, y in pairs if not p and not y),
+    )
+
+
+def calibrated_predictions(scores: Sequence[float], positive_share: float) -> tuple[list[int], float]:
+    """Labels the server would give: its quantile calibrator fed every score seen."""
+    calibrator = ThresholdCalibrator("quantile", positive_share=positive_share)
+    for score in scores:
+        calibrator.add(score)
+    return [calibrator.label(s) for s in scores], calibrator.threshold
+
+
+def sentences(message: str) -> list[str]:
+    """NLE joins several messages into one line; split it back at sentence ends."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", message) if p.strip()]
+    return parts or [message]
+
+
+def zscore(values: Sequence[float]) -> list[float]:
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+    return [(v - mean) / std for v in values]
+
+
+# ---------------------------------------------------------------------------- variants
+
+
+@dataclass(frozen=True)
+class Variant:
+    description: str
+    label_mode: str = "logprob"
+    prompt_style: str = "paper"
+    label_words: str = "yes-no"
+    decompose: bool = False
+    ensemble_of: tuple[str, ...] = ()
+
+
+VARIANTS: dict[str, Variant] = {
+    "paper": Variant("paper's 4 worked examples as few-shot turns, Yes/No log-odds (server default)"),
+    "compact": Variant("bare question, no examples, Yes/No", prompt_style="compact"),
+    "families": Variant("12 message-family examples, Yes/No", prompt_style="families"),
+    "paper-foobar": Variant("paper examples, FOO/BAR label tokens", label_words="foo-bar"),
+    "paper-onezero": Variant("paper examples, 1/0 label tokens", label_words="one-zero"),
+    "paper-decomposed": Variant("paper examples, max over the message's sentences", decompose=True),
+    "ensemble": Variant("mean of z-scored paper and families scores", ensemble_of=("paper", "families")),
+    "generate": Variant("paper chain-of-thought prompt, parse <label> FOO/BAR", label_mode="generate"),
+}
+
+
+async def score_variant(
+    name: str, messages: list[str], goal: str, args: argparse.Namespace,
+    cache: dict[str, tuple[list[float], float]],
+) -> tuple[list[float], float]:
+    """Scores (log-odds, or 0/1 labels in generate mode) and labels/s for one variant."""
+    variant = VARIANTS[name]
+    if variant.ensemble_of:
+        parts = [await score_variant(v, messages, goal, args, cache) for v in variant.ensemble_of]
+        columns = [zscore(scores) for scores, _ in parts]
+        rate = 1.0 / sum(1.0 / r for _, r in parts)  # every member runs for every message
+        return [sum(c[i] for c in columns) / len(columns) for i in range(len(messages))], rate
+    if name in cache:
+        return cache[name]
+    judge = LLMJudge(
+        JudgeConfig(
+            model=args.llm, api_base=args.api_base, api_key=args.api_key, label_mode=variant.label_mode,  # type: ignore[arg-type]
+            prompt_style=variant.prompt_style, label_words=variant.label_words,  # type: ignore[arg-type]
+            max_tokens=args.max_tokens,
+        )
+    )
+    part_scores: dict[str, float] = {}
+
+    async def one(text: str) -> float:
+        if text not in part_scores:
+            j = await judge.judge(text, goal)
+            part_scores[text] = j.score if j.score is not None else float(j.label or 0)
+        return part_scores[text]
+
+    await judge.judge("warm-up", goal)
+    started = time.perf_counter()
+    scores = []
+    for message in messages:
+        if variant.decompose:
+            scores.append(max([await one(p) for p in sentences(message)]))
+        else:
+            scores.append(await one(message))
+    rate = len(messages) / (time.perf_counter() - started)
+    cache[name] = (scores, rate)
+    return scores, rate
+
+
+def report(name: str, messages: list[str], labels: list[int], scores: list[float], rate: float,
+           positive_share: float, examples: int) -> dict[str, float]:
+    predicted, threshold = calibrated_predictions(scores, positive_share)
+    calibrated = confusion(predicted, labels)
+    fixed = confusion([int(s > 0) for s in scores], labels)
+    row = {
+        "auc": roc_auc(scores, labels), "f1": calibrated.f1, "f1_fixed0": fixed.f1,
+        "positive_share": calibrated.positive_share, "threshold": threshold, "labels_per_s": rate,
+    }
+    print(f"| {name} | {row['auc']:.3f} | {row['f1']:.3f} | {row['f1_fixed0']:.3f} | "
+          f"{row['positive_share']:.2f} | {threshold:+.2f} | {rate:.1f} |", flush=True)
+    if examples:
+        wrong_pos = sorted((s, m) for s, m, p, y in zip(scores, messages, predicted, labels, strict=True) if p and not y)
+        wrong_neg = sorted((s, m) for s, m, p, y in zip(scores, messages, predicted, labels, strict=True) if y and not p)
+        print(f"    false positives: {[m for _, m in wrong_pos[::-1][:examples]]}")
+        print(f"    false negatives: {[m for _, m in wrong_neg[:examples]]}")
+    return row
+
+
+async def run(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if args.goal in r][: args.limit or None]
+    messages = [r["message"] for r in rows]
+    labels = [int(r[args.goal]) for r in rows]
+    print(f"{args.data}: {len(rows)} messages, {sum(labels)} helpful under goal '{args.goal}'; "
+          f"llm {args.llm}; calibrated positive share {args.positive_share}")
+    print("| variant | AUC | F1 (calibrated) | F1 (log-odds > 0) | labelled helpful | threshold | labels/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    cache: dict[str, tuple[list[float], float]] = {}
+    for name in args.variants:
+        scores, rate = await score_variant(name, messages, args.goal, args, cache)
+        report(name, messages, labels, scores, rate, args.positive_share, args.examples)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"))
+    p.add_argument("--goal", default="default")
+    p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL)
+    p.add_argument("--api-base")
+    p.add_argument("--api-key")
+    p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "generate"],
+                   choices=list(VARIANTS))
+    p.add_argument("--positive-share", type=float, default=0.25)
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--limit", type=int, default=0, help="only the first N messages")
+    p.add_argument("--examples", type=int, default=5, help="confusions to print per variant")
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The evaluation code behind benchmarks/label_quality.py (metrics, calibration, variants)."""
+
+import argparse
+import asyncio
+import json
+import math
+
+import pytest
+
+from benchmarks.label_quality import (
+    VARIANTS,
+    calibrated_predictions,
+    confusion,
+    roc_auc,
+    score_variant,
+    sentences,
+    zscore,
+)
+from reward_server.prompts import PROMPT_STYLES
+
+
+def test_auc_perfect_reversed_and_chance():
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    assert roc_auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]) == 0.5  # ties count half
+
+
+def test_auc_matches_pairwise_definition():
+    scores = [0.3, -1.0, 2.0, 0.3, 0.7, -0.2, 0.3]
+    labels = [1, 0, 1, 0, 0, 1, 1]
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    pairs = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    assert roc_auc(scores, labels) == pytest.approx(pairs / (len(pos) * len(neg)))
+
+
+def test_auc_undefined_without_both_classes():
+    assert math.isnan(roc_auc([0.1, 0.2], [0, 0]))
+
+
+def test_confusion_and_f1():
+    c = confusion([1, 1, 0, 0, 1], [1, 0, 1, 0, 1])
+    assert (c.tp, c.fp, c.fn, c.tn) == (2, 1, 1, 1)
+    assert c.f1 == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert c.positive_share == pytest.approx(3 / 5)
+    assert confusion([0, 0], [0, 0]).f1 == 0.0
+
+
+def test_calibrated_predictions_label_the_requested_share():
+    scores = [float(i) for i in range(100)]
+    predicted, threshold = calibrated_predictions(scores, 0.25)
+    assert sum(predicted) == 25 and predicted[-25:] == [1] * 25
+    assert 74 < threshold < 75
+
+
+def test_sentences_split_nle_joined_messages():
+    assert sentences("You kill the newt!  The grid bug bites!") == ["You kill the newt!", "The grid bug bites!"]
+    assert sentences("What do you want to eat? [fg or ?*]") == ["What do you want to eat?", "[fg or ?*]"]
+    assert sentences("It's a wall.") == ["It's a wall."]
+
+
+def test_zscore():
+    z = zscore([1.0, 2.0, 3.0])
+    assert sum(z) == pytest.approx(0.0) and z[0] < z[1] < z[2]
+    assert zscore([2.0, 2.0]) == [0.0, 0.0]
+
+
+def test_every_variant_names_real_options():
+    for name, variant in VARIANTS.items():
+        assert variant.prompt_style in PROMPT_STYLES, name
+        assert variant.label_mode in ("logprob", "generate"), name
+        assert all(member in VARIANTS for member in variant.ensemble_of), name
+
+
+def test_variants_run_through_the_server_judge(fake_llm):
+    """Each variant's scores come from the server's judge (here a loopback fake LLM)."""
+    args = argparse.Namespace(llm="openai/fake", api_base=fake_llm.api_base, api_key="x", max_tokens=64)
+    messages = ["You kill the newt!  It's a wall.", "That door is closed.", "5 gold pieces."]
+    cache: dict = {}
+    paper, rate = asyncio.run(score_variant("paper", messages, "default", args, cache))
+    assert paper[0] > 0 and paper[1] < 0 and paper[2] > 0 and rate > 0
+    decomposed, _ = asyncio.run(score_variant("paper-decomposed", messages, "default", args, cache))
+    assert decomposed == paper  # max over sentences: the kill sentence decides the first
+    generated, _ = asyncio.run(score_variant("generate", messages, "default", args, cache))
+    assert generated == [1.0, 0.0, 1.0]
+    ensemble, _ = asyncio.run(score_variant("ensemble", messages, "default", args, cache))
+    assert len(ensemble) == 3 and ensemble[1] < ensemble[0]
+    asked = [json.loads(q.rsplit("Message: ", 1)[1]) for q in fake_llm.behaviour.questions if "Message: " in q]
+    assert "You kill the newt!" in asked and "It's a wall." in asked  # decomposition asked the parts
