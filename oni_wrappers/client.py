@@ -68,6 +68,8 @@ class RewardClient:
         #: message → intrinsic reward; replaced wholesale by the sync thread, read lock-free.
         self.table: dict[str, float] = {}
         self.version = 0
+        #: Identity of the server's table the version refers to (see the server's store).
+        self.table_id: str | None = None
         self.stats = ClientStats()
         self._submitted: set[str] = set()
         self._new_messages: collections.deque[str] = collections.deque()
@@ -189,7 +191,7 @@ class RewardClient:
                     self._sync_table(http)
                     self.stats.connected = True
                     backoff = self.sync_interval
-                except (httpx.HTTPError, ValueError) as exc:
+                except (httpx.HTTPError, ValueError, KeyError) as exc:
                     self.stats.errors += 1
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
                     if self.stats.connected:
@@ -235,25 +237,26 @@ class RewardClient:
             self._counts.update(counts)
 
     def _sync_table(self, http: httpx.Client) -> None:
-        response = http.get("/v1/rewards", params={"since": self.version})
-        response.raise_for_status()
-        body = response.json()
-        server_version = int(body["version"])
-        rows: dict[str, float] = {str(k): float(v) for k, v in body["rewards"].items()}
-        if server_version < self.version:
-            # The server's table restarted from scratch (new store): resync everything.
-            response = http.get("/v1/rewards", params={"since": 0})
-            response.raise_for_status()
-            body = response.json()
-            server_version = int(body["version"])
+        body = self._get_rewards(http, self.version)
+        if body["table_id"] != self.table_id or body["version"] < self.version:
+            # Another store behind this URL (restarted server, new run): our version numbers
+            # mean nothing there. Replace the whole table.
+            if self.version:
+                body = self._get_rewards(http, 0)
+                self.stats.full_syncs += 1
             self.table = {str(k): float(v) for k, v in body["rewards"].items()}
-            self.stats.full_syncs += 1
-        elif rows:
+            self.table_id = body["table_id"]
+        elif body["rewards"]:
             merged = dict(self.table)
-            merged.update(rows)
+            merged.update((str(k), float(v)) for k, v in body["rewards"].items())
             self.table = merged
-        self.version = server_version
+        self.version = int(body["version"])
         self.stats.syncs += 1
+
+    def _get_rewards(self, http: httpx.Client, since: int) -> dict:
+        response = http.get("/v1/rewards", params={"since": since})
+        response.raise_for_status()
+        return response.json()
 
 
 def _pop_batch(queue: collections.deque[str], size: int) -> list[str]:

@@ -63,6 +63,7 @@ class Annotator:
         self._has_work = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     @property
     def pending(self) -> int:
@@ -89,11 +90,20 @@ class Annotator:
         self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._committer()))
 
-    async def stop(self) -> None:
-        """Cancel workers (their messages stay unannotated in the store) and flush results."""
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop workers (their messages stay unannotated in the store) and flush results.
+
+        Workers also check a stop flag, so a cancellation lost in a library (as 3.11's
+        ``wait_for`` can lose one) cannot keep a worker alive and hang the shutdown.
+        """
+        self._stopping = True
+        self._has_work.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=timeout)
+            if stuck:
+                logger.error("%d annotator tasks did not stop within %.0fs", len(stuck), timeout)
         self._tasks = []
         await self._flush()
 
@@ -109,7 +119,7 @@ class Annotator:
         return True
 
     async def _worker(self, index: int) -> None:
-        while True:
+        while not self._stopping:
             if not self._queue:
                 self._has_work.clear()
                 await self._has_work.wait()
@@ -142,7 +152,7 @@ class Annotator:
                 self._flush_now.set()
 
     async def _committer(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._flush_now.wait(), timeout=self.flush_interval)
             except TimeoutError:

@@ -137,7 +137,7 @@ async def get_rewards(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ApiError(400, "'since' must be an integer table version", raw[:100]) from exc
     version, full, rows = service.rewards_since(since)
-    out = RewardsOut(version=version, full=full, rewards=rows)
+    out = RewardsOut(table_id=service.table_id, version=version, full=full, rewards=rows)
     return web.Response(text=out.model_dump_json(), content_type="application/json")
 
 

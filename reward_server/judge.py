@@ -122,8 +122,10 @@ class LLMJudge:
         attempt = 0
         while True:
             try:
-                return await asyncio.wait_for(
-                    litellm.acompletion(
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with completion, which left shutdown waiting on a worker forever.
+                async with asyncio.timeout(self.config.timeout):
+                    return await litellm.acompletion(
                         model=self.config.model,
                         messages=messages,
                         temperature=0.0,
@@ -132,9 +134,7 @@ class LLMJudge:
                         timeout=self.config.timeout,
                         num_retries=0,
                         **params,
-                    ),
-                    timeout=self.config.timeout,
-                )
+                    )
             except Exception as exc:  # noqa: BLE001 - any provider error is retried, then surfaced
                 if _is_permanent(exc) or attempt >= self.config.max_retries:
                     raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc

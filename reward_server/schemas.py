@@ -25,6 +25,7 @@ class MessagesAccepted(BaseModel):
 
 
 class RewardsOut(BaseModel):
+    table_id: str = Field(description="identity of the store's version sequence; a change means resync")
     version: int
     full: bool = Field(description="true when 'rewards' is the whole table, not a delta")
     rewards: dict[str, float]

@@ -114,6 +114,10 @@ class RewardService:
         self.metrics.messages_new.inc(len(new))
         return len(counts), len(new), queued
 
+    @property
+    def table_id(self) -> str:
+        return self._require_store().table_id
+
     def rewards_since(self, version: int) -> tuple[int, bool, dict[str, float]]:
         full = version <= 0 or version > self.table.version
         return self.table.version, full, self.table.since(version)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,12 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        # A random identity for this table's version sequence: clients that see it change know
+        # their versions are meaningless here (another store behind the same URL) and resync.
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('table_id', ?)", (uuid.uuid4().hex,)
+        )
+        self.table_id: str = self._db.execute("SELECT value FROM meta WHERE key = 'table_id'").fetchone()[0]
 
     def close(self) -> None:
         self._db.close()

@@ -108,3 +108,27 @@ def test_score_endpoint(fake_server):
     first, second = out["scores"]
     assert first["labelled"] and first["reward"] == 1.0 and first["score"] > 0
     assert not second["labelled"] and second["reward"] == 0.0
+
+
+def test_client_resyncs_when_another_store_appears_behind_the_same_url(fake_llm, tmp_path):
+    """A server restarted on the same port with a different store: the client must not apply
+    deltas computed against the wrong version sequence, even if the new one is further along."""
+    first = BackgroundServer(fake_config(fake_llm, tmp_path / "a.sqlite")).start()
+    port = first.port
+    client = RewardClient(first.url, sync_interval=0.05, timeout=1.0)
+    client.ensure_running()
+    try:
+        client.observe("You kill the newt!")
+        assert wait_for(lambda: client.table.get("You kill the newt!") == 1.0)
+        first_id, first_version = client.table_id, client.version
+        first.stop()
+        # A store whose version is far ahead of the client's, with other messages.
+        with BackgroundServer(fake_config(fake_llm, tmp_path / "b.sqlite", port=port)) as second:
+            for i in range(first_version + 5):
+                httpx.post(second.url + "/v1/messages", json={"messages": [{"text": f"$ - {i} gold pieces."}]})
+            assert wait_for(lambda: stats(second)["labelled"] == first_version + 5)
+            assert wait_for(lambda: client.table_id not in (None, first_id) and client.table.get("$ - 1 gold pieces.") == 1.0)
+            assert "You kill the newt!" not in client.table  # the old store's rows are gone
+            assert client.stats.full_syncs >= 1
+    finally:
+        client.close()

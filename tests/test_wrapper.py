@@ -19,13 +19,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(env, steps, seed=0):
+def run(env, steps, seed=0, with_episode_ends=False):
     env.reset(seed=seed)
     env.action_space.seed(seed)
     out = []
     for _ in range(steps):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        out.append((reward, info["oni"]))
+        out.append((reward, info["oni"], terminated or truncated) if with_episode_ends else (reward, info["oni"]))
         if terminated or truncated:
             env.reset()
     return out
@@ -62,7 +62,7 @@ def test_rewards_mix_labels_with_episode_counts(fake_server):
         count_exponent=3.0,
     )
     paid, counts = 0, {}
-    for reward, oni in run(env, 300, seed=1):
+    for reward, oni, episode_ended in run(env, 300, seed=1, with_episode_ends=True):
         msg = oni["message"]
         if msg:
             counts[msg] = counts.get(msg, 0) + 1
@@ -73,9 +73,12 @@ def test_rewards_mix_labels_with_episode_counts(fake_server):
             expected += 0.4 * oni["intrinsic"] / oni["episode_count"] ** 3
         assert reward == pytest.approx(expected)
         assert oni["table_version"] == scout.client.version
+        if episode_ended:
+            counts = {}
     assert paid > 0
     env.close()
     scout.close()
+    scout.client.close()
 
 
 def test_counts_reset_each_episode(fake_server):
@@ -121,6 +124,7 @@ def test_wrapper_pickles_and_reconnects(fake_server):
     clone = pickle.loads(pickle.dumps(client))
     assert clone is client  # same process: the shared client
     env.close()
+    client.close()
 
 
 def make_env(url):
