@@ -1,0 +1,92 @@
+"""The server as users run it: `python -m reward_server` in its own process."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import httpx
+import nle  # noqa: F401
+
+from benchmarks.common import free_port
+from oni_wrappers import OniRewardWrapper, RewardClient
+
+
+def start_server(fake_llm, store, port):
+    cmd = [sys.executable, "-m", "reward_server", "--llm", "openai/fake-judge", "--api-base", fake_llm.api_base,
+           "--api-key", "x", "--store", str(store), "--port", str(port), "--calibration", "fixed",
+           "--log-level", "WARNING"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
+        time.sleep(0.2)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigterm_flushes_and_exits_zero(fake_llm, tmp_path):
+    port, store = free_port(), tmp_path / "oni.sqlite"
+    proc = start_server(fake_llm, store, port)
+    url = f"http://127.0.0.1:{port}"
+    texts = [f"You kill the newt number {i}!" for i in range(20)]
+    httpx.post(url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
+    assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["labelled"] == len(texts))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] == len(texts)
+        assert db.execute("SELECT COUNT(*) FROM rewards WHERE reward = 1.0").fetchone()[0] == len(texts)
+
+
+def test_wrapper_rides_through_kill_and_restart(fake_llm, tmp_path):
+    port, store = free_port(), tmp_path / "oni.sqlite"
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(fake_llm, store, port)
+    client = RewardClient(url, sync_interval=0.05, timeout=0.5)
+    env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=client)
+    try:
+        env.reset(seed=0)
+        env.action_space.seed(0)
+
+        def play(steps):
+            for _ in range(steps):
+                *_, terminated, truncated, _ = env.step(env.action_space.sample())
+                if terminated or truncated:
+                    env.reset()
+
+        play(200)
+        assert wait_for(lambda: client.stats.messages_sent > 0 and client.version > 0)
+        assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["queued"] == 0)
+        client.flush()
+        before_kill = dict(client.table)
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.wait(10)
+        play(300)  # the env keeps stepping with the last table
+        assert wait_for(lambda: not client.stats.connected)
+        client.observe("You kill the restart newt!")  # seen while the server is down
+        proc = start_server(fake_llm, store, port)
+        assert wait_for(lambda: client.table.get("You kill the restart newt!") == 1.0, timeout=30)
+        asked = [q for q in fake_llm.behaviour.questions if "restart newt" in q]
+        assert len(asked) == 1
+        # labels made before the kill survived it unchanged
+        assert all(client.table.get(m) == r for m, r in before_kill.items())
+    finally:
+        client.close()
+        env.close()
+        proc.terminate()
+        proc.wait(30)
