@@ -7,23 +7,11 @@ import httpx
 from oni_wrappers import RewardClient
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
+from tests.helpers import stats, wait_for
 
 MESSAGES = ["You kill the newt!", "That door is closed.", "5 gold pieces.", "It's solid stone.",
             "You see here a lichen corpse.", "You kill the jackal!"]
 HELPFUL = {"You kill the newt!", "5 gold pieces.", "You kill the jackal!"}
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def stats(server):
-    return httpx.get(server.url + "/v1/stats").json()
 
 
 def test_messages_get_labelled_and_reach_the_client(fake_server, fake_llm):

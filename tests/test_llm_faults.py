@@ -1,24 +1,11 @@
 """The LLM misbehaves: errors and timeouts are retried, bad answers are stored as unparsable."""
 
-import time
 
 import httpx
 
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def stats(server):
-    return httpx.get(server.url + "/v1/stats").json()
+from tests.helpers import stats, wait_for
 
 
 def send(server, *texts):

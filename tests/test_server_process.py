@@ -12,6 +12,7 @@ import nle  # noqa: F401
 
 from benchmarks.common import free_port
 from oni_wrappers import OniRewardWrapper, RewardClient
+from tests.helpers import wait_for
 
 
 def start_server(fake_llm, store, port):
@@ -28,15 +29,6 @@ def start_server(fake_llm, store, port):
             pass
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
         time.sleep(0.2)
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_sigterm_flushes_and_exits_zero(fake_llm, tmp_path):
