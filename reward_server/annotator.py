@@ -3,9 +3,10 @@
 Newest first: when agents produce messages faster than the LLM labels them, the freshest ones
 are what the current policy is seeing, so they are labelled first (as the reference does).
 ``concurrency`` workers keep that many LLM requests in flight — an inference server such as
-vLLM batches concurrent requests itself — and finished judgements are handed on in batches
-(``batch_size`` or every ``flush_interval`` seconds), so each batch costs one store
-transaction and one table version.
+vLLM batches concurrent requests itself. Each judgement is persisted the moment it returns
+(``persist``: one small store transaction), so a killed server loses no answer it was given;
+publishing to the reward table is batched (``batch_size`` or every ``flush_interval``
+seconds), so each batch costs one table version.
 
 A message whose LLM call fails after the judge's retries goes back to the *old* end of the
 queue and the worker pauses, so a dead LLM costs a slow retry loop, never a lost message.
@@ -19,11 +20,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from reward_server.judge import Judgement, LLMJudge, LLMUnavailable
+from reward_server.judge import Judgement, LLMCircuitOpen, LLMJudge, LLMUnavailable
 
 logger = logging.getLogger(__name__)
 
 ResultSink = Callable[[list[tuple[str, Judgement]]], Awaitable[None]]
+Persist = Callable[[str, Judgement], Awaitable[None]]
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Annotator:
         self,
         judge: LLMJudge,
         goal: str,
+        persist: Persist,
         on_results: ResultSink,
         *,
         concurrency: int = 4,
@@ -55,6 +58,7 @@ class Annotator:
         self.failure_pause = failure_pause
         self.max_queue = max_queue
         self.stats = AnnotatorStats()
+        self._persist = persist
         self._on_results = on_results
         self._queue: collections.deque[str] = collections.deque()
         self._queued: set[str] = set()
@@ -136,10 +140,22 @@ class Annotator:
                 raise
             finally:
                 self._in_flight -= 1
+            if isinstance(failure, LLMCircuitOpen):
+                # not a new failure: the LLM is known to be down; wait for the breaker's probe
+                self._queue.append(text)
+                await asyncio.sleep(max(failure.retry_in, 0.5))
+                continue
             if failure is not None:
                 self.stats.llm_failures += 1
                 self.stats.last_error = str(failure)
                 logger.warning("LLM failed on %r (re-queued): %s", text[:80], failure)
+                self._queue.appendleft(text)
+                await asyncio.sleep(self.failure_pause)
+                continue
+            try:
+                await self._persist(text, judgement)
+            except Exception:
+                logger.exception("could not store the judgement of %r; re-queued", text[:80])
                 self._queue.appendleft(text)
                 await asyncio.sleep(self.failure_pause)
                 continue
@@ -167,5 +183,5 @@ class Annotator:
         try:
             await self._on_results(batch)
         except Exception:
-            logger.exception("could not store %d annotations; keeping them for the next flush", len(batch))
+            logger.exception("could not publish %d annotations; keeping them for the next flush", len(batch))
             self._results[:0] = batch

@@ -25,7 +25,7 @@ class ServerMetrics:
             "oni_annotations", "LLM judgements stored", ["outcome"], registry=registry
         )
         self.store_latency = Histogram(
-            "oni_annotation_store_seconds", "Time to store one batch of annotations", registry=registry
+            "oni_annotation_store_seconds", "Time to store one LLM judgement", registry=registry
         )
         self.http_errors = Counter(
             "oni_http_errors", "Requests answered with an error", ["status"], registry=registry
@@ -38,6 +38,14 @@ class ServerMetrics:
                 lambda: service.annotator.stats.llm_failures,
             ),
             "oni_llm_retries": ("LLM calls retried", lambda: service.judge.retries),
+            "oni_llm_circuit_open": (
+                "LLM circuit breaker: 0 closed, 0.5 half-open (probing), 1 open",
+                lambda: {"closed": 0.0, "half_open": 0.5, "open": 1.0}[service.judge.breaker.state],
+            ),
+            "oni_llm_circuit_opened": ("Times the LLM circuit breaker opened", lambda: service.judge.breaker.opened),
+            "oni_llm_circuit_rejected": (
+                "LLM calls refused while the breaker was open", lambda: service.judge.breaker.rejected
+            ),
             "oni_table_version": ("Reward-table version", lambda: service.table.version),
             "oni_table_size": ("Messages in the reward table", lambda: len(service.table.rewards)),
             "oni_table_positive_share": (

@@ -56,11 +56,15 @@ class StatsOut(BaseModel):
     prompt_version: str
     messages: int
     labelled: int
+    judged: int = Field(description="LLM judgements stored by this server process")
     queued: int
     in_flight: int
     unparsable: int
     llm_failures: int
     llm_retries: int
+    llm_circuit: str = Field(description="LLM circuit breaker: closed, open or half_open")
+    llm_circuit_opened: int = Field(description="times the breaker opened")
+    llm_circuit_rejected: int = Field(description="calls refused while the breaker was open")
     last_llm_error: str | None
     table_version: int
     table_size: int

@@ -38,6 +38,8 @@ class RewardService:
                 api_key=config.api_key,
                 timeout=config.llm_timeout,
                 max_retries=config.llm_retries,
+                breaker_failures=config.breaker_failures,
+                breaker_reset=config.breaker_reset,
                 prompt_style=config.prompt_style,
                 label_words=config.label_words,
             )
@@ -61,7 +63,8 @@ class RewardService:
         self.annotator = Annotator(
             self.judge,
             config.goal,
-            self._store_judgements,
+            self._store_judgement,
+            self._publish_judgements,
             concurrency=config.concurrency,
             batch_size=config.batch_size,
         )
@@ -145,11 +148,15 @@ class RewardService:
             prompt_version=self.key.prompt_version,
             messages=self._message_count,
             labelled=self.model.labelled,
+            judged=self.annotator.stats.judged,
             queued=self.annotator.pending,
             in_flight=self.annotator.in_flight,
             unparsable=self.annotator.stats.unparsable,
             llm_failures=self.annotator.stats.llm_failures,
             llm_retries=self.judge.retries,
+            llm_circuit=self.judge.breaker.state,
+            llm_circuit_opened=self.judge.breaker.opened,
+            llm_circuit_rejected=self.judge.breaker.rejected,
             last_llm_error=self.annotator.stats.last_error,
             table_version=self.table.version,
             table_size=len(self.table.rewards),
@@ -158,14 +165,16 @@ class RewardService:
         )
 
     # -------------------------------------------------------------------------- helpers
-    async def _store_judgements(self, batch: list[tuple[str, Judgement]]) -> None:
-        store = self._require_store()
-        annotations = [Annotation(text, j.label, j.score, j.raw) for text, j in batch]
+    async def _store_judgement(self, text: str, judgement: Judgement) -> None:
+        """Persist one LLM answer at once: a killed server must not lose what the LLM said."""
+        annotation = Annotation(text, judgement.label, judgement.score, judgement.raw)
         with self.metrics.store_latency.time():
-            await self._run(store.add_annotations, self.key, annotations)
-        for annotation in annotations:
-            parsed = annotation.label is not None or annotation.score is not None
-            self.metrics.annotations.labels(outcome="parsed" if parsed else "unparsable").inc()
+            await self._run(self._require_store().add_annotations, self.key, [annotation])
+        self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
+
+    async def _publish_judgements(self, batch: list[tuple[str, Judgement]]) -> None:
+        """Fold a batch of (already stored) judgements into the model and publish the diff."""
+        annotations = [Annotation(text, j.label, j.score, j.raw) for text, j in batch]
         await self._publish(self.model.add(annotations))
 
     async def _publish(self, proposed: Mapping[str, float]) -> None:

@@ -15,10 +15,10 @@ from oni_wrappers import OniRewardWrapper, RewardClient
 from tests.helpers import wait_for
 
 
-def start_server(fake_llm, store, port):
+def start_server(fake_llm, store, port, *extra):
     cmd = [sys.executable, "-m", "reward_server", "--llm", "openai/fake-judge", "--api-base", fake_llm.api_base,
            "--api-key", "x", "--store", str(store), "--port", str(port), "--calibration", "fixed",
-           "--log-level", "WARNING"]
+           "--log-level", "WARNING", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while True:
@@ -80,5 +80,36 @@ def test_wrapper_rides_through_kill_and_restart(fake_llm, tmp_path):
     finally:
         client.close()
         env.close()
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_kill_9_mid_annotation_loses_no_answer_and_asks_nothing_twice(fake_llm, tmp_path):
+    port, store = free_port(), tmp_path / "oni.sqlite"
+    url = f"http://127.0.0.1:{port}"
+    fake_llm.behaviour.delay = 0.2  # a slow LLM, so the kill lands with work in flight
+    concurrency = 4
+    # a large publish batch and interval: answers sit unpublished when the kill comes
+    proc = start_server(fake_llm, store, port, "--concurrency", str(concurrency), "--batch-size", "1000")
+    texts = [f"You kill the kill-test newt {i}!" for i in range(40)]
+    httpx.post(url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
+    assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["judged"] >= 8)
+    judged_before_kill = httpx.get(url + "/v1/stats").json()["judged"]
+    proc.kill()
+    proc.wait(10)
+    with sqlite3.connect(store) as db:
+        stored = db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0]
+    assert stored >= judged_before_kill  # every answer the server had received is on disk
+    asked_before_restart = fake_llm.behaviour.requests
+    proc = start_server(fake_llm, store, port, "--concurrency", str(concurrency))
+    try:
+        assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["labelled"] == len(texts), timeout=60)
+        # only the unanswered remainder was asked after the restart ...
+        assert fake_llm.behaviour.requests - asked_before_restart == len(texts) - stored
+        # ... so in total nothing beyond the calls in flight at the kill was asked twice
+        assert fake_llm.behaviour.requests <= len(texts) + concurrency
+        rewards = httpx.get(url + "/v1/rewards", params={"since": 0}).json()["rewards"]
+        assert all(rewards[t] == 1.0 for t in texts)
+    finally:
         proc.terminate()
         proc.wait(30)
