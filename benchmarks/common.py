@@ -23,6 +23,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(*extra_args: str, store: str | None = None) -> Iterator[str]:
     """``python -m reward_server`` in a subprocess on a free port; yields its URL."""
+    with server_process(*extra_args, store=store) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(*extra_args: str, store: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like :func:`running_server`, also yielding the process (for its PID, RSS, signals)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "reward_server", "--port", str(port),
@@ -40,7 +47,7 @@ def running_server(*extra_args: str, store: str | None = None) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"reward server did not start: {' '.join(cmd)}")
                 time.sleep(0.2)
-            yield url
+            yield url, proc
         finally:
             proc.terminate()
             proc.wait(30)

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -37,6 +37,8 @@ class ClientStats:
     errors: int = 0
     last_error: str | None = None
     connected: bool = False
+    #: Seconds taken by the most recent requests to the server (POSTs and table syncs).
+    latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
 
 
 class RewardClient:
@@ -213,10 +215,12 @@ class RewardClient:
             payload = {m: 0 for m in batch}
             payload.update(counts)
             try:
+                started = time.perf_counter()
                 response = http.post(
                     "/v1/messages",
                     json={"messages": [{"text": m, "count": c} for m, c in payload.items()]},
                 )
+                self.stats.latencies.append(time.perf_counter() - started)
                 response.raise_for_status()
             except httpx.HTTPStatusError as exc:
                 if 400 <= exc.response.status_code < 500 and exc.response.status_code != 429:
@@ -254,7 +258,9 @@ class RewardClient:
         self.stats.syncs += 1
 
     def _get_rewards(self, http: httpx.Client, since: int) -> dict:
+        started = time.perf_counter()
         response = http.get("/v1/rewards", params={"since": since})
+        self.stats.latencies.append(time.perf_counter() - started)
         response.raise_for_status()
         return response.json()
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from oni_wrappers.messages import normalize_message
 from reward_server.config import ServerConfig
 from reward_server.judge import LLMJudge
+from reward_server.openapi import ENDPOINTS, openapi_spec
 from reward_server.schemas import (
     ErrorOut,
     MessagesAccepted,
@@ -170,6 +171,10 @@ async def get_metrics(request: web.Request) -> web.Response:
     return response
 
 
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec())
+
+
 def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Application:
     """Build the app; the service starts (store opened, queue restored) with the app."""
     service = RewardService(config, judge)
@@ -185,10 +190,15 @@ def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Appli
         await service.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/v1/messages", post_messages)
-    app.router.add_get("/v1/rewards", get_rewards)
-    app.router.add_post("/v1/score", post_score)
-    app.router.add_get("/v1/stats", get_stats)
-    app.router.add_get("/healthz", get_health)
-    app.router.add_get("/metrics", get_metrics)
+    handlers: dict[str, Handler] = {
+        "/v1/messages": post_messages,
+        "/v1/rewards": get_rewards,
+        "/v1/score": post_score,
+        "/v1/stats": get_stats,
+        "/healthz": get_health,
+        "/metrics": get_metrics,
+        "/openapi.json": get_openapi,
+    }
+    for endpoint in ENDPOINTS:  # the routes are exactly what the OpenAPI description lists
+        app.router.add_route(endpoint.method.upper(), endpoint.path, handlers[endpoint.path])
     return app

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=defaults.concurrency,
                    help="LLM requests in flight")
     p.add_argument("--llm-timeout", type=float, default=defaults.llm_timeout)
+    p.add_argument("--llm-retries", type=int, default=defaults.llm_retries,
+                   help="retries per LLM call (exponential backoff with jitter)")
+    p.add_argument("--breaker-failures", type=int, default=defaults.breaker_failures,
+                   help="consecutive LLM failures that open the circuit breaker")
+    p.add_argument("--breaker-reset", type=float, default=defaults.breaker_reset,
+                   help="seconds the open breaker waits before one probe call")
     p.add_argument("--token", default=os.environ.get("ONI_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' (env ONI_TOKEN)")
     p.add_argument("--log-level", default="INFO")

@@ -33,6 +33,8 @@ class ServerConfig(BaseModel):
     threshold: float = Field(0.0, description="fixed log-odds threshold (and quantile fallback)")
     llm_timeout: float = Field(60.0, gt=0.0)
     llm_retries: int = Field(4, ge=0)
+    breaker_failures: int = Field(5, ge=1, description="consecutive LLM failures that open the circuit")
+    breaker_reset: float = Field(10.0, gt=0.0, description="seconds the circuit stays open before a probe")
     max_batch_messages: int = Field(4096, ge=1, description="messages per POST /v1/messages")
     max_message_chars: int = Field(1024, ge=1)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)

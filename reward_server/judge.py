@@ -22,6 +22,7 @@ os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
 import litellm  # noqa: E402
 
+from reward_server.circuit import CircuitBreaker, CircuitOpen  # noqa: E402
 from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider  # noqa: E402
 from reward_server.parsing import UnparsableAnswer, label_log_odds, parse_generated_label  # noqa: E402
 from reward_server.prompts import (  # noqa: E402
@@ -40,7 +41,16 @@ logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # it logs every call at 
 
 
 class LLMUnavailable(RuntimeError):
-    """The LLM could not be reached (or kept failing) after all retries."""
+    """The LLM could not be reached (or kept failing) after all retries, or the circuit
+    breaker is open."""
+
+
+class LLMCircuitOpen(LLMUnavailable):
+    """The circuit breaker refused the call; ``retry_in`` seconds until it lets a probe out."""
+
+    def __init__(self, message: str, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class JudgeConfig:
     backoff_base: float = 0.5
     max_tokens: int = 512
     top_logprobs: int = 20
+    breaker_failures: int = 5
+    breaker_reset: float = 10.0
     prompt_style: PromptStyle = "paper"
     label_words: str = "yes-no"
 
@@ -81,6 +93,7 @@ class LLMJudge:
     def __init__(self, config: JudgeConfig) -> None:
         self.config = config
         self.retries = 0
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset)
         if config.model.startswith(EMBEDDED_PROVIDER + "/"):
             register_embedded_provider()
 
@@ -122,10 +135,14 @@ class LLMJudge:
         attempt = 0
         while True:
             try:
+                self.breaker.before_call()
+            except CircuitOpen as exc:
+                raise LLMCircuitOpen(str(exc), self.breaker.retry_in()) from exc
+            try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that races with completion, which left shutdown waiting on a worker forever.
                 async with asyncio.timeout(self.config.timeout):
-                    return await litellm.acompletion(
+                    response = await litellm.acompletion(
                         model=self.config.model,
                         messages=messages,
                         temperature=0.0,
@@ -135,8 +152,17 @@ class LLMJudge:
                         num_retries=0,
                         **params,
                     )
+                self.breaker.record_success()
+                return response
+            except asyncio.CancelledError:
+                self.breaker.record_abandoned()
+                raise
             except Exception as exc:  # noqa: BLE001 - any provider error is retried, then surfaced
-                if _is_permanent(exc) or attempt >= self.config.max_retries:
+                if _is_permanent(exc):
+                    self.breaker.record_abandoned()
+                    raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                self.breaker.record_failure()
+                if attempt >= self.config.max_retries:
                     raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 attempt += 1
                 self.retries += 1

@@ -22,6 +22,7 @@ class FakeLLMBehaviour:
     fail_status: int = 500
     delay: float = 0.0  # seconds before answering
     garbage: bool = False  # answer with no label at all
+    empty: bool = False  # answer with empty content and no logprobs
     requests: int = 0
     questions: list[str] = field(default_factory=list)
 
@@ -71,7 +72,9 @@ class FakeLLMServer:
             return web.json_response({"error": {"message": "injected failure"}}, status=b.fail_status)
         judged = re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]
         helpful = any(w in judged.lower() for w in b.positive_words)
-        if body.get("logprobs"):
+        if b.empty:
+            content, logprobs = "", None
+        elif body.get("logprobs"):
             tops = [("Yes", -0.1), ("No", -2.4)] if helpful else [("No", -0.1), ("Yes", -2.4)]
             if b.garbage:
                 tops = [("Hmm", -0.1), ("Well", -1.0)]

@@ -1,8 +1,12 @@
 """The LLM misbehaves: errors and timeouts are retried, bad answers are stored as unparsable."""
 
 
+import time
+
 import httpx
 
+from benchmarks.common import free_port
+from reward_server import ServerConfig
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
 from tests.helpers import stats, wait_for
@@ -70,3 +74,60 @@ def test_permanent_errors_do_not_spin(fake_llm, tmp_path):
         send(server, "You kill the newt!")
         assert wait_for(lambda: stats(server)["llm_failures"] >= 1)
         assert stats(server)["llm_retries"] == 0  # bad credentials are not retried
+
+
+def test_empty_answers_are_stored_as_unparsable(fake_llm, tmp_path):
+    fake_llm.behaviour.empty = True
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "s.sqlite")) as server:
+        send(server, "You kill the newt!")
+        assert wait_for(lambda: stats(server)["unparsable"] == 1)
+        assert stats(server)["llm_failures"] == 0
+
+
+def test_connection_refused_is_retried_and_the_server_stays_up(tmp_path):
+    dead = free_port()  # nothing listens there
+    config = ServerConfig(llm="openai/fake-judge", api_base=f"http://127.0.0.1:{dead}/v1", api_key="x",
+                          store=tmp_path / "s.sqlite", port=0, calibration="fixed", llm_retries=1)
+    with BackgroundServer(config) as server:
+        send(server, "You kill the newt!")
+        assert wait_for(lambda: stats(server)["llm_failures"] >= 1)
+        s = stats(server)
+        assert s["llm_retries"] >= 1 and "Connection" in s["last_llm_error"]
+        assert s["queued"] + s["in_flight"] == 1  # kept for later
+        assert httpx.get(server.url + "/healthz").status_code == 200
+
+
+def test_circuit_opens_and_stops_calling_a_dead_llm(fake_llm, tmp_path):
+    fake_llm.behaviour.fail_first, fake_llm.behaviour.fail_status = 10**6, 503
+    config = fake_config(fake_llm, tmp_path / "s.sqlite", llm_retries=0, breaker_failures=3,
+                         breaker_reset=600.0, concurrency=2)
+    with BackgroundServer(config) as server:
+        send(server, *[f"You kill the newt {i}!" for i in range(10)])
+        assert wait_for(lambda: stats(server)["llm_circuit"] == "open")
+        assert wait_for(lambda: stats(server)["llm_circuit_rejected"] >= 1)
+        calls_at_open = fake_llm.behaviour.requests
+        # the calls that opened it, plus at most one already in flight on the other worker
+        assert 3 <= calls_at_open <= 3 + 2 - 1
+        time.sleep(1.0)
+        assert fake_llm.behaviour.requests == calls_at_open  # open: the LLM is left alone
+        s = stats(server)
+        assert s["llm_circuit_opened"] == 1 and s["llm_circuit"] == "open"
+        assert s["queued"] + s["in_flight"] == 10 and s["labelled"] == 0
+        metrics = httpx.get(server.url + "/metrics").text
+        assert "oni_llm_circuit_open 1.0" in metrics
+
+
+def test_circuit_probes_and_closes_when_the_llm_comes_back(fake_llm, tmp_path):
+    fake_llm.behaviour.fail_first, fake_llm.behaviour.fail_status = 10**6, 503
+    config = fake_config(fake_llm, tmp_path / "s.sqlite", llm_retries=0, breaker_failures=2,
+                         breaker_reset=0.5, concurrency=2)
+    with BackgroundServer(config) as server:
+        texts = [f"You kill the newt {i}!" for i in range(6)]
+        send(server, *texts)
+        assert wait_for(lambda: stats(server)["llm_circuit_opened"] >= 1)
+        fake_llm.behaviour.fail_first = 0  # the LLM is back
+        assert wait_for(lambda: stats(server)["labelled"] == len(texts), timeout=30)
+        s = stats(server)
+        assert s["llm_circuit"] == "closed"
+        rewards = httpx.get(server.url + "/v1/rewards", params={"since": 0}).json()["rewards"]
+        assert all(rewards[t] == 1.0 for t in texts)
