@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import server_process
+from benchmarks.common import server_process, wait_until_labelled
 
 DEV_DATA = Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"
 FALLBACK_POOL = ["You kill the newt!", "It's a wall.", "You see here 5 gold pieces.", "The door opens.",
@@ -115,18 +115,24 @@ def main() -> None:
     pool = message_pool(args.data)
     ctx = mp.get_context("spawn")
     with server_process(*args.server_args) as (url, proc):
+        # warm up: the LLM loads on its first call; measure RSS from there on
+        httpx.post(url + "/v1/messages", json={"messages": [{"text": pool[0]}]}, timeout=30).raise_for_status()
+        wait_until_labelled(url)
         rss_start = rss_mib(proc.pid)
         base = healthz_baseline(url)
         results: mp.Queue = ctx.Queue()
-        start_at = time.time() + 5.0 + args.clients * 0.05  # everyone imported and connected first
+        start_at = time.time() + 5.0 + args.clients * 0.3  # everyone imported and connected first
         workers = [ctx.Process(target=client_process, args=(i, url, args, pool, start_at, results))
                    for i in range(args.clients)]
         for w in workers:
             w.start()
-        peak_rss = rss_start
-        while time.time() < start_at + args.seconds:
-            time.sleep(1.0)
-            peak_rss = max(peak_rss, rss_mib(proc.pid))
+        timeline: list[float] = []  # RSS every tenth of the run: growth that levels off is warm-up, not a leak
+        while time.time() < start_at:
+            time.sleep(0.2)
+        for tenth in range(1, 11):
+            time.sleep(max(0.0, start_at + args.seconds * tenth / 10 - time.time()))
+            timeline.append(rss_mib(proc.pid))
+        peak_rss = max(timeline)
         rows = [results.get(timeout=120) for _ in workers]
         for w in workers:
             w.join(30)
@@ -151,6 +157,7 @@ def main() -> None:
     print(f"errors                 client {sum(r['errors'] for r in rows)}  server {server_errors:.0f}  "
           f"dropped {sum(r['dropped'] for r in rows)}  unflushed clients {sum(not r['flushed'] for r in rows)}")
     print(f"server RSS             start {rss_start:.0f} MiB  peak {peak_rss:.0f} MiB  end {rss_end:.0f} MiB")
+    print(f"RSS every {seconds / 10:.0f} s       " + " ".join(f"{x:.0f}" for x in timeline))
     print(f"annotation             labelled {stats['labelled']}  queued {stats['queued']}  "
           f"llm failures {stats['llm_failures']}  circuit {stats['llm_circuit']}")
     errors = [r["last_error"] for r in rows if r["last_error"]]
