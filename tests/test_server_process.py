@@ -6,9 +6,12 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import gymnasium as gym
 import httpx
 import nle  # noqa: F401
+import pytest
 
 from benchmarks.common import free_port
 from oni_wrappers import OniRewardWrapper, RewardClient
@@ -31,14 +34,27 @@ def start_server(fake_llm, store, port, *extra):
         time.sleep(0.2)
 
 
-def test_sigterm_flushes_and_exits_zero(fake_llm, tmp_path):
+def listening_addresses(port):
+    """IPv4 addresses with a socket listening on ``port`` (from /proc/net/tcp, Linux)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":  # 0A: LISTEN
+            found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_flushes_and_exits_zero(fake_llm, tmp_path, stop_signal):
     port, store = free_port(), tmp_path / "oni.sqlite"
     proc = start_server(fake_llm, store, port)
+    assert listening_addresses(port) == {"127.0.0.1"}  # loopback unless --host says otherwise
     url = f"http://127.0.0.1:{port}"
     texts = [f"You kill the newt number {i}!" for i in range(20)]
     httpx.post(url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
     assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["labelled"] == len(texts))
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop_signal)
     assert proc.wait(30) == 0
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] == len(texts)
@@ -110,6 +126,16 @@ def test_kill_9_mid_annotation_loses_no_answer_and_asks_nothing_twice(fake_llm, 
         assert fake_llm.behaviour.requests <= len(texts) + concurrency
         rewards = httpx.get(url + "/v1/rewards", params={"since": 0}).json()["rewards"]
         assert all(rewards[t] == 1.0 for t in texts)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_binds_all_interfaces_only_when_asked(fake_llm, tmp_path):
+    port = free_port()
+    proc = start_server(fake_llm, tmp_path / "oni.sqlite", port, "--host", "0.0.0.0")
+    try:
+        assert listening_addresses(port) == {"0.0.0.0"}
     finally:
         proc.terminate()
         proc.wait(30)
