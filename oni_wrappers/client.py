@@ -60,12 +60,15 @@ class RewardClient:
         max_pending: int = 100_000,
         timeout: float = 5.0,
         token: str | None = None,
+        max_backoff: float = 30.0,
     ) -> None:
         self.server_url = server_url.rstrip("/")
         self.sync_interval = sync_interval
         self.batch_size = batch_size
         self.max_pending = max_pending
         self.timeout = timeout
+        #: Longest wait between reconnection attempts while the server is away.
+        self.max_backoff = max_backoff
         self.token = token if token is not None else os.environ.get("ONI_TOKEN")
         #: message → intrinsic reward; replaced wholesale by the sync thread, read lock-free.
         self.table: dict[str, float] = {}
@@ -111,6 +114,7 @@ class RewardClient:
                     max_pending=self.max_pending,
                     timeout=self.timeout,
                     token=self.token,
+                    max_backoff=self.max_backoff,
                 ),
             ),
         )
@@ -199,7 +203,7 @@ class RewardClient:
                     if self.stats.connected:
                         logger.warning("reward server %s unreachable: %s", self.server_url, exc)
                     self.stats.connected = False
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, self.max_backoff)
                 if stopping:
                     return
                 delay = self.sync_interval if self.stats.connected else backoff

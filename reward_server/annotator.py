@@ -10,6 +10,10 @@ seconds), so each batch costs one table version.
 
 A message whose LLM call fails after the judge's retries goes back to the *old* end of the
 queue and the worker pauses, so a dead LLM costs a slow retry loop, never a lost message.
+
+The in-memory queue holds at most ``max_queue`` messages. Every message is in the store
+anyway, so one that arrives at a full queue is only *deferred*: when the queue runs dry the
+annotator ``refill``s it from the store's unannotated messages, newest first.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 ResultSink = Callable[[list[tuple[str, Judgement]]], Awaitable[None]]
 Persist = Callable[[str, Judgement], Awaitable[None]]
+Refill = Callable[[int], Awaitable[list[str]]]
 
 
 @dataclass
@@ -33,6 +38,7 @@ class AnnotatorStats:
     judged: int = 0
     unparsable: int = 0
     llm_failures: int = 0
+    deferred: int = 0  # messages that found the queue full (they wait in the store)
     last_error: str | None = None
 
 
@@ -43,6 +49,7 @@ class Annotator:
         goal: str,
         persist: Persist,
         on_results: ResultSink,
+        refill: Refill | None = None,
         *,
         concurrency: int = 4,
         batch_size: int = 32,
@@ -60,6 +67,8 @@ class Annotator:
         self.stats = AnnotatorStats()
         self._persist = persist
         self._on_results = on_results
+        self._refill = refill
+        self._store_has_more = False  # some messages were deferred to the store
         self._queue: collections.deque[str] = collections.deque()
         self._queued: set[str] = set()
         self._in_flight = 0
@@ -81,7 +90,10 @@ class Annotator:
         """Queue messages (newest last); returns how many were not already queued."""
         added = 0
         for text in texts:
-            if text in self._queued or len(self._queue) >= self.max_queue:
+            if text in self._queued:
+                continue
+            if len(self._queue) >= self.max_queue:
+                self.defer(1)
                 continue
             self._queued.add(text)
             self._queue.append(text)
@@ -89,6 +101,11 @@ class Annotator:
         if added:
             self._has_work.set()
         return added
+
+    def defer(self, count: int) -> None:
+        """Note ``count`` stored messages left out of the full queue; a refill fetches them."""
+        self.stats.deferred += count
+        self._store_has_more = True
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self.concurrency)]
@@ -124,6 +141,8 @@ class Annotator:
 
     async def _worker(self, index: int) -> None:
         while not self._stopping:
+            if not self._queue and self._store_has_more and self._refill is not None:
+                await self._refill_from_store()
             if not self._queue:
                 self._has_work.clear()
                 await self._has_work.wait()
@@ -166,6 +185,21 @@ class Annotator:
             self._results.append((text, judgement))
             if len(self._results) >= self.batch_size:
                 self._flush_now.set()
+
+    async def _refill_from_store(self) -> None:
+        self._store_has_more = False  # set first: one worker refills, the others wait for work
+        assert self._refill is not None
+        try:
+            texts = await self._refill(self.max_queue)
+        except Exception:
+            logger.exception("could not refill the annotation queue from the store; will retry")
+            self._store_has_more = True
+            await asyncio.sleep(self.failure_pause)
+            return
+        # what is in flight right now comes back too; enqueue skips it
+        self.enqueue(texts)
+        if len(texts) >= self.max_queue:
+            self._store_has_more = True  # possibly more behind these
 
     async def _committer(self) -> None:
         while not self._stopping:

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="annotations committed (and published) per batch")
     p.add_argument("--concurrency", type=int, default=defaults.concurrency,
                    help="LLM requests in flight")
+    p.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                   help="messages held in memory for the LLM; more wait in the store (refilled when it runs dry)")
     p.add_argument("--llm-timeout", type=float, default=defaults.llm_timeout)
     p.add_argument("--llm-retries", type=int, default=defaults.llm_retries,
                    help="retries per LLM call (exponential backoff with jitter)")

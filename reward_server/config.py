@@ -28,6 +28,7 @@ class ServerConfig(BaseModel):
     label_words: Literal["yes-no", "foo-bar", "one-zero"] = "yes-no"
     batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed per batch")
     concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
+    max_queue: int = Field(1_000_000, ge=1, description="messages held in memory for the LLM; more wait in the store")
     calibration: CalibrationMode = "quantile"
     positive_share: float = Field(0.25, gt=0.0, lt=1.0)
     threshold: float = Field(0.0, description="fixed log-odds threshold (and quantile fallback)")

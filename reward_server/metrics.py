@@ -37,6 +37,10 @@ class ServerMetrics:
                 "LLM calls that failed after all retries (message re-queued)",
                 lambda: service.annotator.stats.llm_failures,
             ),
+            "oni_queue_deferred": (
+                "Messages that found the queue full and waited in the store",
+                lambda: service.annotator.stats.deferred,
+            ),
             "oni_llm_retries": ("LLM calls retried", lambda: service.judge.retries),
             "oni_llm_circuit_open": (
                 "LLM circuit breaker: 0 closed, 0.5 half-open (probing), 1 open",

@@ -61,6 +61,7 @@ class StatsOut(BaseModel):
     in_flight: int
     unparsable: int
     llm_failures: int
+    deferred: int = Field(description="messages that found the in-memory queue full; they wait in the store")
     llm_retries: int
     llm_circuit: str = Field(description="LLM circuit breaker: closed, open or half_open")
     llm_circuit_opened: int = Field(description="times the breaker opened")

@@ -65,8 +65,10 @@ class RewardService:
             config.goal,
             self._store_judgement,
             self._publish_judgements,
+            self._unannotated,
             concurrency=config.concurrency,
             batch_size=config.batch_size,
+            max_queue=config.max_queue,
         )
         self.metrics = ServerMetrics(self)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oni-store")
@@ -84,7 +86,10 @@ class RewardService:
         annotations = await self._run(lambda: list(store.annotations(self.key)))
         self._message_count = await self._run(store.message_count)
         unannotated = await self._run(store.unannotated, self.key)
-        self.annotator.enqueue(unannotated)
+        backlog = len(unannotated) - self.config.max_queue
+        self.annotator.enqueue(unannotated[max(0, backlog):])  # newest first, as always
+        if backlog > 0:
+            self.annotator.defer(backlog)  # the oldest wait in the store for a refill
         # Re-derive every reward from this question's annotations: a restart with another
         # goal, model or threshold must not keep serving the previous labels.
         await self._publish({text: 0.0 for text in unannotated} | self.model.add(annotations))
@@ -153,6 +158,7 @@ class RewardService:
             in_flight=self.annotator.in_flight,
             unparsable=self.annotator.stats.unparsable,
             llm_failures=self.annotator.stats.llm_failures,
+            deferred=self.annotator.stats.deferred,
             llm_retries=self.judge.retries,
             llm_circuit=self.judge.breaker.state,
             llm_circuit_opened=self.judge.breaker.opened,
@@ -171,6 +177,9 @@ class RewardService:
         with self.metrics.store_latency.time():
             await self._run(self._require_store().add_annotations, self.key, [annotation])
         self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
+
+    async def _unannotated(self, limit: int) -> list[str]:
+        return await self._run(self._require_store().unannotated, self.key, limit)
 
     async def _publish_judgements(self, batch: list[tuple[str, Judgement]]) -> None:
         """Fold a batch of (already stored) judgements into the model and publish the diff."""

@@ -119,15 +119,16 @@ class Store:
     def message_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
-    def unannotated(self, key: AnnotationKey) -> list[str]:
-        """Messages without an annotation under ``key``, oldest first (the durable queue)."""
+    def unannotated(self, key: AnnotationKey, limit: int = -1) -> list[str]:
+        """Messages without an annotation under ``key`` (the durable queue), oldest first;
+        with ``limit``, only the newest ``limit`` of them (still oldest first)."""
         rows = self._db.execute(
             "SELECT m.text FROM messages m LEFT JOIN annotations a ON a.text = m.text "
             "AND a.goal = ? AND a.prompt_version = ? AND a.model = ? AND a.label_mode = ? "
-            "WHERE a.text IS NULL ORDER BY m.first_seen, m.rowid",
-            (key.goal, key.prompt_version, key.model, key.label_mode),
+            "WHERE a.text IS NULL ORDER BY m.first_seen DESC, m.rowid DESC LIMIT ?",
+            (key.goal, key.prompt_version, key.model, key.label_mode, limit),
         )
-        return [row[0] for row in rows]
+        return [row[0] for row in rows][::-1]
 
     # -------------------------------------------------------------------- annotations
     def add_annotations(self, key: AnnotationKey, annotations: Iterable[Annotation]) -> None:

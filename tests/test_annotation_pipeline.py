@@ -120,3 +120,27 @@ def test_client_resyncs_when_another_store_appears_behind_the_same_url(fake_llm,
             assert client.stats.full_syncs >= 1
     finally:
         client.close()
+
+
+def test_messages_beyond_the_queue_cap_wait_in_the_store_and_get_labelled(fake_llm, tmp_path):
+    texts = [f"You kill the capped newt {i}!" for i in range(30)]
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "s.sqlite", max_queue=5, concurrency=2)) as server:
+        r = httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
+        assert r.json()["queued"] <= 5
+        assert wait_for(lambda: stats(server)["labelled"] == len(texts), timeout=30)
+        s = stats(server)
+        assert s["deferred"] >= len(texts) - 5 and s["queued"] == 0
+        assert fake_llm.behaviour.requests == len(texts)  # each asked once
+
+
+def test_restart_with_a_backlog_over_the_cap_labels_everything(fake_llm, tmp_path):
+    store = tmp_path / "s.sqlite"
+    texts = [f"You kill the backlog newt {i}!" for i in range(25)]
+    fake_llm.behaviour.fail_first = 10**6  # first run: the LLM is down, everything stays queued
+    with BackgroundServer(fake_config(fake_llm, store, llm_retries=0)) as server:
+        httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
+        assert wait_for(lambda: stats(server)["messages"] == len(texts))
+    fake_llm.behaviour.fail_first = 0
+    with BackgroundServer(fake_config(fake_llm, store, max_queue=4)) as server:
+        assert wait_for(lambda: stats(server)["labelled"] == len(texts), timeout=30)
+        assert stats(server)["deferred"] >= len(texts) - 4

@@ -65,7 +65,7 @@ def test_wrapper_rides_through_kill_and_restart(fake_llm, tmp_path):
     port, store = free_port(), tmp_path / "oni.sqlite"
     url = f"http://127.0.0.1:{port}"
     proc = start_server(fake_llm, store, port)
-    client = RewardClient(url, sync_interval=0.05, timeout=0.5)
+    client = RewardClient(url, sync_interval=0.05, timeout=0.5, max_backoff=1.0)
     env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=client)
     try:
         env.reset(seed=0)
