@@ -19,6 +19,7 @@ import gymnasium as gym
 import httpx
 import nle  # noqa: F401 - registers the NetHack envs
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
@@ -88,7 +89,7 @@ def show_labels(console: Console, server_url: str, top: int) -> None:
         out.add_column("message")
         out.add_column("log-odds", justify="right")
         for r in subset:
-            out.add_row(r["message"], "" if r["score"] is None else f"{r['score']:+.2f}")
+            out.add_row(escape(r["message"]), "" if r["score"] is None else f"{r['score']:+.2f}")
         console.print(out)
     console.print(
         f"[bold]{stats['messages']}[/] distinct messages, [bold]{stats['labelled']}[/] labelled by "
