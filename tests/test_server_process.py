@@ -79,7 +79,12 @@ def test_wrapper_rides_through_kill_and_restart(fake_llm, tmp_path):
 
         play(200)
         assert wait_for(lambda: client.stats.messages_sent > 0 and client.version > 0)
-        assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["queued"] == 0)
+
+        def all_labelled_and_published():
+            s = httpx.get(url + "/v1/stats").json()
+            return s["queued"] + s["in_flight"] == 0 and s["labelled"] == s["messages"]
+
+        assert wait_for(all_labelled_and_published)
         client.flush()
         before_kill = dict(client.table)
         proc.kill()  # SIGKILL: no cleanup at all
