@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS rewards (
     version  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rewards_by_version ON rewards(version);
+-- the durable queue is read newest first (start-up and refills past --max-queue)
+CREATE INDEX IF NOT EXISTS messages_by_first_seen ON messages(first_seen);
 CREATE TABLE IF NOT EXISTS meta (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
