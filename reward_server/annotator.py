@@ -49,7 +49,7 @@ class Annotator:
         goal: str,
         persist: Persist,
         on_results: ResultSink,
-        refill: Refill | None = None,
+        refill: Refill,
         *,
         concurrency: int = 4,
         batch_size: int = 32,
@@ -141,7 +141,7 @@ class Annotator:
 
     async def _worker(self, index: int) -> None:
         while not self._stopping:
-            if not self._queue and self._store_has_more and self._refill is not None:
+            if not self._queue and self._store_has_more:
                 await self._refill_from_store()
             if not self._queue:
                 self._has_work.clear()
@@ -188,7 +188,6 @@ class Annotator:
 
     async def _refill_from_store(self) -> None:
         self._store_has_more = False  # set first: one worker refills, the others wait for work
-        assert self._refill is not None
         try:
             texts = await self._refill(self.max_queue)
         except Exception:

@@ -63,18 +63,19 @@ def _error_responses() -> dict[str, Any]:
 
 
 def openapi_spec() -> dict[str, Any]:
+    models = {ErrorOut} | {m for ep in ENDPOINTS for m in (ep.request, ep.response) if m is not None}
     schemas: dict[str, Any] = {}
-    for model in (ErrorOut, MessagesIn, MessagesAccepted, RewardsOut, ScoreIn, ScoreOut, StatsOut):
+    for model in sorted(models, key=lambda m: m.__name__):
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     paths: dict[str, Any] = {}
     for ep in ENDPOINTS:
-        ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
-            ok["content"] = {ep.content_type: {"schema": {"$ref": REF.format(model=ep.response.__name__)}}}
+            body_schema: dict[str, Any] = {"$ref": REF.format(model=ep.response.__name__)}
         else:
-            ok["content"] = {ep.content_type: {"schema": {} if ep.content_type != "text/plain" else {"type": "string"}}}
+            body_schema = {"type": "string"} if ep.content_type == "text/plain" else {}
+        ok = {"description": "OK", "content": {ep.content_type: {"schema": body_schema}}}
         operation: dict[str, Any] = {"summary": ep.summary, "responses": {"200": ok, **_error_responses()}}
         if ep.request is not None:
             operation["requestBody"] = {
