@@ -2,6 +2,8 @@
 
 Both modes label the same messages through the server's own judge (litellm → embedded
 provider), one after the other in the same process; the ratio is the target (logprob >= 10x).
+For the embedded model it first measures what the litellm path costs over calling llama.cpp
+directly (interleaved, same process).
 
     python benchmarks/annotation_speed.py --messages 20 --data ../shared/data/messages_dev.jsonl
 """
@@ -14,8 +16,10 @@ import json
 import time
 from pathlib import Path
 
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from benchmarks.common import DEV_DATA
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, register_embedded_provider
 from reward_server.judge import JudgeConfig, LLMJudge
+from reward_server.prompts import logprob_messages
 
 
 async def rate(judge: LLMJudge, messages: list[str], goal: str) -> tuple[float, int]:
@@ -27,9 +31,34 @@ async def rate(judge: LLMJudge, messages: list[str], goal: str) -> tuple[float, 
     return len(messages) / (time.perf_counter() - started), parsed
 
 
+async def litellm_overhead(messages: list[str], goal: str) -> None:
+    """Embedded model only: the judge (litellm → custom provider) vs llama.cpp called directly.
+
+    Interleaved, both sides over (nearly) the same messages, but never the same message twice in
+    a row: a repeated prompt is served almost whole from llama.cpp's KV cache and would make
+    either side look fast. So the judge takes message i while llama.cpp takes message i-1.
+    """
+    judge = LLMJudge(JudgeConfig(model=DEFAULT_EMBEDDED_MODEL))
+    model = register_embedded_provider().model
+    await judge.judge("warm-up: load the model and fill the prompt cache", goal)
+    through_judge = direct = 0.0
+    pairs = list(zip(messages[1:], messages[:-1]))
+    for via_judge, via_direct in pairs:
+        started = time.perf_counter()
+        await judge.judge(via_judge, goal)
+        through_judge += time.perf_counter() - started
+        started = time.perf_counter()
+        model.first_token_logprobs(logprob_messages(via_direct, goal), judge.config.top_logprobs)
+        direct += time.perf_counter() - started
+    print(f"logprob through litellm {1e3 * through_judge / len(pairs):6.1f} ms/label, llama.cpp directly "
+          f"{1e3 * direct / len(pairs):6.1f} ms/label: litellm path costs {through_judge / direct:.2f}x")
+
+
 async def run(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()]
     messages = [r["message"] for r in rows][: args.messages]
+    if args.llm == DEFAULT_EMBEDDED_MODEL:
+        await litellm_overhead(messages, args.goal)
     results = {}
     for mode in ("logprob", "generate"):
         judge = LLMJudge(JudgeConfig(model=args.llm, label_mode=mode, max_tokens=args.max_tokens))
@@ -41,7 +70,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL)
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"))
+    p.add_argument("--data", default=str(DEV_DATA))
     p.add_argument("--messages", type=int, default=20)
     p.add_argument("--goal", default="default")
     p.add_argument("--max-tokens", type=int, default=512, help="generate mode's answer budget")

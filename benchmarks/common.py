@@ -10,8 +10,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+
+#: The shared development set of labelled NLE messages (beside the checkout).
+DEV_DATA = Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"
 
 
 def free_port() -> int:

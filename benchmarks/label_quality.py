@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reward_server.calibration import ThresholdCalibrator
+from benchmarks.common import DEV_DATA
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
 from reward_server.judge import JudgeConfig, LLMJudge
 
@@ -185,12 +186,16 @@ def report(name: str, messages: list[str], labels: list[int], scores: list[float
     return row
 
 
+def load_labelled(path: str | Path, goal: str, limit: int = 0) -> tuple[list[str], list[int]]:
+    """Messages and their 0/1 labels under ``goal`` from a labelled JSON Lines file."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if goal in r][: limit or None]
+    return [r["message"] for r in rows], [int(r[goal]) for r in rows]
+
+
 async def run(args: argparse.Namespace) -> None:
-    rows = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if args.goal in r][: args.limit or None]
-    messages = [r["message"] for r in rows]
-    labels = [int(r[args.goal]) for r in rows]
-    print(f"{args.data}: {len(rows)} messages, {sum(labels)} helpful under goal '{args.goal}'; "
+    messages, labels = load_labelled(args.data, args.goal, args.limit)
+    print(f"{args.data}: {len(messages)} messages, {sum(labels)} helpful under goal '{args.goal}'; "
           f"llm {args.llm}; calibrated positive share {args.positive_share}")
     print("| variant | AUC | F1 (calibrated) | F1 (log-odds > 0) | labelled helpful | threshold | labels/s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -202,7 +207,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"))
+    p.add_argument("--data", default=str(DEV_DATA))
     p.add_argument("--goal", default="default")
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL)
     p.add_argument("--api-base")

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import server_process, wait_until_labelled
+from benchmarks.common import DEV_DATA, server_process, wait_until_labelled
 
-DEV_DATA = Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"
 FALLBACK_POOL = ["You kill the newt!", "It's a wall.", "You see here 5 gold pieces.", "The door opens.",
                  "You hear some noises in the distance.", "Welcome to experience level 2."]
 

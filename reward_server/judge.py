@@ -28,6 +28,7 @@ from reward_server.parsing import UnparsableAnswer, label_log_odds, parse_genera
 from reward_server.prompts import (  # noqa: E402
     LABEL_WORDS,
     PAPER_WORDS,
+    LabelWords,
     SYSTEM_PROMPT,
     LabelMode,
     PromptStyle,
@@ -117,8 +118,16 @@ class LLMJudge:
                 return Judgement(None, None, answer)
 
         words = LABEL_WORDS[self.config.label_words]
+        return await self.log_odds(logprob_messages(message, goal, words, self.config.prompt_style), words)
+
+    async def log_odds(self, chat: list[dict[str, str]], words: LabelWords) -> Judgement:
+        """Log-odds of ``words.positive`` over ``words.negative`` as the first answer token.
+
+        Public so prompt experiments (``benchmarks/prompt_trials.py``) score their own chats
+        through exactly the server's path: retries, breaker, parsing.
+        """
         response = await self._complete(
-            logprob_messages(message, goal, words, self.config.prompt_style),
+            chat,
             max_tokens=1,
             logprobs=True,
             top_logprobs=self.config.top_logprobs,

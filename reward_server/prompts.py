@@ -157,7 +157,8 @@ LABEL_WORDS: dict[str, LabelWords] = {
 }
 
 
-def _worked_examples(goal: str, style: PromptStyle) -> list[tuple[str, int]]:
+def worked_examples(goal: str, style: PromptStyle) -> list[tuple[str, int]]:
+    """The few-shot (message, helpful?) pairs of a prompt style, in prompt order."""
     if style == "paper":
         return [(m, v) for (m, _), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True)]
     if style == "families":
@@ -188,7 +189,7 @@ def logprob_messages(
         f"Answer {words.positive} or {words.negative}.\nMessage: "
     )
     chat = [{"role": "system", "content": SYSTEM_PROMPT}]
-    for example, verdict in _worked_examples(goal, style):
+    for example, verdict in worked_examples(goal, style):
         chat.append({"role": "user", "content": question + quote_message(example)})
         chat.append({"role": "assistant", "content": words.positive if verdict else words.negative})
     chat.append({"role": "user", "content": question + quote_message(message)})
