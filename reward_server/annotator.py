@@ -21,16 +21,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from reward_server.judge import Judgement, LLMCircuitOpen, LLMJudge, LLMUnavailable
+from reward_server.judge import Judgement, LLMCircuitOpen, LLMUnavailable
 
 logger = logging.getLogger(__name__)
 
-ResultSink = Callable[[list[tuple[str, Judgement]]], Awaitable[None]]
-Persist = Callable[[str, Judgement], Awaitable[None]]
-Refill = Callable[[int], Awaitable[list[str]]]
+#: What is asked about: a message (labels) or a pair of messages (preferences).
+Item = TypeVar("Item", bound=Hashable)
+Ask = Callable[[Item], Awaitable[Judgement]]
+ResultSink = Callable[[list[tuple[Item, Judgement]]], Awaitable[None]]
+Persist = Callable[[Item, Judgement], Awaitable[None]]
+Refill = Callable[[int], Awaitable[list[Item]]]
 
 
 @dataclass
@@ -42,14 +46,15 @@ class AnnotatorStats:
     last_error: str | None = None
 
 
-class Annotator:
+class Annotator(Generic[Item]):
+    """Asks ``ask(item)`` for every queued item (a message, or a pair for the ranking model)."""
+
     def __init__(
         self,
-        judge: LLMJudge,
-        goal: str,
-        persist: Persist,
-        on_results: ResultSink,
-        refill: Refill,
+        ask: Ask[Item],
+        persist: Persist[Item],
+        on_results: ResultSink[Item],
+        refill: Refill[Item],
         *,
         concurrency: int = 4,
         batch_size: int = 32,
@@ -57,8 +62,7 @@ class Annotator:
         failure_pause: float = 2.0,
         max_queue: int = 1_000_000,
     ) -> None:
-        self.judge = judge
-        self.goal = goal
+        self._ask = ask
         self.concurrency = concurrency
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -69,10 +73,10 @@ class Annotator:
         self._on_results = on_results
         self._refill = refill
         self._store_has_more = False  # some messages were deferred to the store
-        self._queue: collections.deque[str] = collections.deque()
-        self._queued: set[str] = set()
+        self._queue: collections.deque[Item] = collections.deque()
+        self._queued: set[Item] = set()
         self._in_flight = 0
-        self._results: list[tuple[str, Judgement]] = []
+        self._results: list[tuple[Item, Judgement]] = []
         self._has_work = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,8 +90,8 @@ class Annotator:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def enqueue(self, texts: Iterable[str]) -> int:
-        """Queue messages (newest last); returns how many were not already queued."""
+    def enqueue(self, texts: Iterable[Item]) -> int:
+        """Queue items (newest last); returns how many were not already queued."""
         added = 0
         for text in texts:
             if text in self._queued:
@@ -151,7 +155,7 @@ class Annotator:
             self._in_flight += 1
             failure: LLMUnavailable | None = None
             try:
-                judgement = await self.judge.judge(text, self.goal)
+                judgement = await self._ask(text)
             except LLMUnavailable as exc:
                 failure = exc
             except asyncio.CancelledError:
@@ -167,14 +171,14 @@ class Annotator:
             if failure is not None:
                 self.stats.llm_failures += 1
                 self.stats.last_error = str(failure)
-                logger.warning("LLM failed on %r (re-queued): %s", text[:80], failure)
+                logger.warning("LLM failed on %s (re-queued): %s", _describe(text), failure)
                 self._queue.appendleft(text)
                 await asyncio.sleep(self.failure_pause)
                 continue
             try:
                 await self._persist(text, judgement)
             except Exception:
-                logger.exception("could not store the judgement of %r; re-queued", text[:80])
+                logger.exception("could not store the judgement of %s; re-queued", _describe(text))
                 self._queue.appendleft(text)
                 await asyncio.sleep(self.failure_pause)
                 continue
@@ -218,3 +222,7 @@ class Annotator:
         except Exception:
             logger.exception("could not publish %d annotations; keeping them for the next flush", len(batch))
             self._results[:0] = batch
+
+
+def _describe(item: Hashable) -> str:
+    return repr(item)[:120]

@@ -31,7 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=defaults.host, help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=defaults.port)
     p.add_argument("--store", type=Path, default=defaults.store, help="SQLite file (created)")
-    p.add_argument("--reward-model", choices=["retrieval"], default=defaults.reward_model)
+    p.add_argument("--reward-model", choices=["retrieval", "classification", "ranking"],
+                   default=defaults.reward_model,
+                   help="retrieval: the LLM label is the reward; classification: a classifier distilled "
+                   "from the labels rewards every message; ranking: a Bradley-Terry model of LLM pairwise "
+                   "preferences (online Motif)")
+    p.add_argument("--train-every", type=int, default=defaults.train_every,
+                   help="learned models: refit after this many new labels/preferences")
+    p.add_argument("--train-interval", type=float, default=defaults.train_interval,
+                   help="learned models: or this many seconds after the first unfitted one")
+    p.add_argument("--decision-threshold", type=float, default=defaults.decision_threshold,
+                   help="classification: predicted probability at which a message pays 1")
+    p.add_argument("--rank-threshold", type=float, default=defaults.rank_threshold,
+                   help="ranking: normalised score z above which a message pays z (else 0)")
+    p.add_argument("--pairs-per-message", type=int, default=defaults.pairs_per_message,
+                   help="ranking: LLM comparisons asked per distinct message")
     p.add_argument("--goal", choices=GOALS, default=defaults.goal)
     p.add_argument("--label-mode", choices=["generate", "logprob"], default=defaults.label_mode,
                    help="generate: chain-of-thought then parse (big models); "

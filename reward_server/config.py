@@ -21,7 +21,7 @@ class ServerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
     store: Path = Path("oni-data/oni.sqlite")
-    reward_model: Literal["retrieval"] = "retrieval"
+    reward_model: Literal["retrieval", "classification", "ranking"] = "retrieval"
     goal: str = "default"
     label_mode: LabelMode = "logprob"
     prompt_style: PromptStyle = "paper"
@@ -32,6 +32,11 @@ class ServerConfig(BaseModel):
     calibration: CalibrationMode = "quantile"
     positive_share: float = Field(0.25, gt=0.0, lt=1.0)
     threshold: float = Field(0.0, description="fixed log-odds threshold (and quantile fallback)")
+    train_every: int = Field(64, ge=1, description="new labels/preferences that trigger a refit")
+    train_interval: float = Field(5.0, gt=0.0, description="seconds after which unfitted examples trigger a refit")
+    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="classifier probability that pays 1")
+    rank_threshold: float = Field(0.5, description="ranking: normalised score above which a message pays")
+    pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons asked per message")
     llm_timeout: float = Field(60.0, gt=0.0)
     llm_retries: int = Field(4, ge=0)
     breaker_failures: int = Field(5, ge=1, description="consecutive LLM failures that open the circuit")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -24,16 +25,24 @@ import litellm  # noqa: E402
 
 from reward_server.circuit import CircuitBreaker, CircuitOpen  # noqa: E402
 from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider  # noqa: E402
-from reward_server.parsing import UnparsableAnswer, label_log_odds, parse_generated_label  # noqa: E402
+from reward_server.parsing import (  # noqa: E402
+    UnparsableAnswer,
+    label_log_odds,
+    parse_generated_label,
+    parse_preference,
+)
 from reward_server.prompts import (  # noqa: E402
     LABEL_WORDS,
     PAPER_WORDS,
+    RANKING_WORDS,
     LabelWords,
     SYSTEM_PROMPT,
     LabelMode,
     PromptStyle,
     generate_prompt,
     logprob_messages,
+    ranking_messages,
+    ranking_prompt,
 )
 
 litellm.telemetry = False
@@ -120,6 +129,26 @@ class LLMJudge:
         words = LABEL_WORDS[self.config.label_words]
         return await self.log_odds(logprob_messages(message, goal, words, self.config.prompt_style), words)
 
+    async def compare(self, first: str, second: str, goal: str) -> Judgement:
+        """Which of two messages shows more progress: a :class:`Judgement` whose ``label`` is 1
+        (first) or 0 (second) in generate mode, ``score`` 0.0 for a tie, and in logprob mode
+        ``score`` = log P("1") − log P("2"). P(first better) is :func:`preference_of` it."""
+        if self.config.label_mode == "generate":
+            messages = [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": ranking_prompt(first, second, goal)},
+            ]
+            response = await self._complete(messages, max_tokens=self.config.max_tokens)
+            answer = response.choices[0].message.content or ""
+            try:
+                verdict = parse_preference(answer)
+            except UnparsableAnswer:
+                return Judgement(None, None, answer)
+            if verdict is None:
+                return Judgement(None, 0.0, answer)  # a tie: even odds
+            return Judgement(int(verdict == 1), None, answer)
+        return await self.log_odds(ranking_messages(first, second, goal), RANKING_WORDS)
+
     async def log_odds(self, chat: list[dict[str, str]], words: LabelWords) -> Judgement:
         """Log-odds of ``words.positive`` over ``words.negative`` as the first answer token.
 
@@ -177,6 +206,15 @@ class LLMJudge:
                 self.retries += 1
                 delay = self.config.backoff_base * 2 ** (attempt - 1)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+
+def preference_of(judgement: Judgement) -> float | None:
+    """P(first message better) from a :meth:`LLMJudge.compare` judgement; ``None`` if unparsable."""
+    if judgement.score is not None:
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, judgement.score))))
+    if judgement.label is not None:
+        return float(judgement.label)
+    return None
 
 
 def _is_permanent(exc: Exception) -> bool:

@@ -58,8 +58,25 @@ class ServerMetrics:
             ),
             "oni_label_threshold": (
                 "Log-odds threshold above which a message is labelled helpful",
-                lambda: service.model.calibrator.threshold,
+                lambda: service.retrieval.calibrator.threshold,
+            ),
+            "oni_preferences": ("LLM pairwise preferences held (ranking model)", lambda: len(service._preferences)),
+            "oni_model_version": (
+                "Fits of the learned reward model (0 for retrieval)",
+                lambda: service.learner.version if service.learner else 0,
+            ),
+            "oni_model_train_accuracy": (
+                "Training accuracy of the last fit (labels, or preference agreement for ranking)",
+                lambda: _or_nan(service.learner.report.train_accuracy if service.learner and service.learner.report else None),
+            ),
+            "oni_model_heldout_accuracy": (
+                "Balanced accuracy of the last fit on held-out message families (classification)",
+                lambda: _or_nan(service.learner.report.heldout_accuracy if service.learner and service.learner.report else None),
             ),
         }
         for name, (doc, read) in live.items():
             Gauge(name, doc, registry=registry).set_function(read)
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -37,6 +37,25 @@ def parse_generated_label(answer: str, words: LabelWords) -> int:
     return int(found[-1].lower() == words.positive.lower())
 
 
+def parse_preference(answer: str) -> int | None:
+    """1 or 2 (the message showing more progress) or ``None`` for a tie, from a pairwise answer.
+
+    Reads the ``<preference>`` slot, else the last standalone 1 / 2 / None in the answer;
+    raises :class:`UnparsableAnswer` when there is none or the slot names two verdicts.
+    """
+    pattern = r"(?<![\w.])(1|2|none)(?![\w.])"
+    slot = re.search(r"<\s*preference\s*>(.*?)(?:<\s*/\s*preference\s*>|$)", answer, re.I | re.S)
+    found = re.findall(pattern, slot.group(1), re.I) if slot else []
+    if slot and len({f.lower() for f in found}) > 1:
+        raise UnparsableAnswer("the <preference> slot names more than one verdict")
+    if not found:
+        found = re.findall(pattern, answer, re.I)
+    if not found:
+        raise UnparsableAnswer("no 1 / 2 / None preference in answer")
+    verdict = found[-1].lower()
+    return None if verdict == "none" else int(verdict)
+
+
 def _matches(token: str, word: str) -> bool:
     cleaned = token.strip().strip("\"'.,:;!<>[]()").lower()
     return bool(cleaned) and word.lower().startswith(cleaned) and len(cleaned) >= min(2, len(word))

@@ -213,3 +213,62 @@ def prompt_version(
         name = f"{label_mode}-{style}"
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
     return f"{name}-{digest}"
+
+
+# ------------------------------------------------------------------------------ ranking
+#: The answer words of a pairwise comparison: which message shows more progress.
+RANKING_WORDS = LabelWords("1", "2")
+
+
+def ranking_prompt(first: str, second: str, goal: str = "default") -> str:
+    """The reference's pairwise (Motif) prompt: analysis, then ``<preference>`` 1, 2 or None."""
+    _check_goal(goal)
+    return (
+        "Context: I am playing NetHack and I will present you two messages from the gameplay.\n\n"
+        "Instruction: First, tell me about your knowledge of NetHack. Mention the goal of NetHack. "
+        "Then, write an analysis describing the semantics of each message using your knowledge of "
+        "NetHack. Finally, respond by stating which message shows more progress towards the goal.\n"
+        f"{GOAL_PREFERENCES[goal]}\n\n"
+        f"Message 1: {quote_message(first)}\n"
+        f"Message 2: {quote_message(second)}\n\n"
+        "Constraint: Please format your response strictly in this format without additional "
+        "explanation:\n"
+        "<knowledge> [your knowledge of NetHack] </knowledge>\n"
+        "<analysis> [your one-sentence analysis of each message] </analysis>\n"
+        "<preference> [1, 2 or None] </preference>\n"
+        "Answer None when neither message shows more progress than the other."
+    )
+
+
+def ranking_messages(first: str, second: str, goal: str = "default") -> list[dict[str, str]]:
+    """Chat for one-token pairwise comparison (logprob mode): answer ``1`` or ``2``.
+
+    One worked example (a kill beats a wall) shows the format; the pair under judgement is last.
+    """
+    _check_goal(goal)
+
+    def question(a: str, b: str) -> str:
+        return (
+            f"{GOAL_PREFERENCES[goal]} Which NetHack message shows more progress toward that goal? "
+            f"Answer 1 or 2.\nMessage 1: {quote_message(a)}\nMessage 2: {quote_message(b)}"
+        )
+
+    example_first, example_second = "It's a wall.", "You kill the jackal!"
+    helpful_second = _EXAMPLE_VERDICTS[goal][0]  # the kill example's verdict under this goal
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": question(example_first, example_second)},
+        {"role": "assistant", "content": "2" if helpful_second else "1"},
+        {"role": "user", "content": question(first, second)},
+    ]
+
+
+def ranking_prompt_version(label_mode: LabelMode, goal: str) -> str:
+    """Like :func:`prompt_version`, for the pairwise prompts."""
+    first, second = "\x00probe-a\x00", "\x00probe-b\x00"
+    if label_mode == "generate":
+        rendered = SYSTEM_PROMPT + ranking_prompt(first, second, goal)
+    else:
+        rendered = json.dumps(ranking_messages(first, second, goal))
+    digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
+    return f"rank-{label_mode}-{digest}"

@@ -47,6 +47,11 @@ class RetrievalModel:
             proposed[text] = float(self._scores[text] > threshold)
         return proposed
 
+    def labels(self) -> dict[str, int]:
+        """Current label (1/0) of every parsed annotation: the classifier's training set."""
+        threshold = self.calibrator.threshold
+        return self._labels | {text: int(score > threshold) for text, score in self._scores.items()}
+
     def reward(self, text: str) -> float | None:
         """Current reward of a message, ``None`` if the LLM has not labelled it."""
         if text in self._scores:

@@ -37,14 +37,23 @@ class ScoreIn(_Strict):
 
 class ScoreRow(BaseModel):
     message: str
-    reward: float
-    labelled: bool
+    reward: float = Field(description="the current reward model's reward (also for unseen messages)")
+    labelled: bool = Field(description="the LLM has labelled this message")
     score: float | None = Field(None, description="LLM log-odds of helpful (logprob mode)")
 
 
 class ScoreOut(BaseModel):
     version: int
     threshold: float
+    model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
+    fits: int = Field(0, description="fits by this server process")
+    fit_failures: int = 0
+    train_examples: int = Field(0, description="labels or preferences the last fit used")
+    train_accuracy: float | None = Field(None, description="last fit: training accuracy / preference agreement")
+    heldout_accuracy: float | None = Field(
+        None, description="last fit: balanced accuracy on held-out message families (classification)"
+    )
+    last_fit_seconds: float | None = None
     scores: list[ScoreRow]
 
 
@@ -56,6 +65,7 @@ class StatsOut(BaseModel):
     prompt_version: str
     messages: int
     labelled: int
+    preferences: int = Field(description="LLM pairwise preferences held (ranking model)")
     judged: int = Field(description="LLM judgements stored by this server process")
     queued: int
     in_flight: int

@@ -2,6 +2,14 @@
 
 HTTP handlers call this object and nothing else. Store calls run on a single-thread
 executor: the event loop never waits on disk, and SQLite sees exactly one writer.
+
+Three reward models (``--reward-model``):
+
+* ``retrieval`` — the LLM's label of each message is its reward (:mod:`retrieval`);
+* ``classification`` — the same labels train a classifier whose prediction rewards every
+  message, labelled or not (:mod:`classification`), refit in the background (:mod:`trainer`);
+* ``ranking`` — the LLM compares sampled *pairs* of messages instead, and a Bradley–Terry
+  model fit to those preferences gives the reward (:mod:`ranking`).
 """
 
 from __future__ import annotations
@@ -14,14 +22,18 @@ from typing import Any, TypeVar
 
 from reward_server.annotator import Annotator
 from reward_server.calibration import ThresholdCalibrator
+from reward_server.classification import ClassificationModel
 from reward_server.config import ServerConfig
-from reward_server.judge import JudgeConfig, Judgement, LLMJudge
+from reward_server.features import FeatureCache
+from reward_server.judge import JudgeConfig, Judgement, LLMJudge, preference_of
 from reward_server.metrics import ServerMetrics
-from reward_server.prompts import LABEL_WORDS, prompt_version
+from reward_server.prompts import LABEL_WORDS, prompt_version, ranking_prompt_version
+from reward_server.ranking import BradleyTerryModel, PairSampler, Preference
 from reward_server.retrieval import RetrievalModel
 from reward_server.reward_table import RewardTable
 from reward_server.schemas import ScoreRow, StatsOut
-from reward_server.store import Annotation, AnnotationKey, Store
+from reward_server.store import Annotation, AnnotationKey, Store, StoredPreference
+from reward_server.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,24 +64,52 @@ class RewardService:
             model=config.llm,
             label_mode=config.label_mode,
         )
+        self.rank_key = AnnotationKey(
+            goal=config.goal,
+            prompt_version=ranking_prompt_version(config.label_mode, config.goal),
+            model=config.llm,
+            label_mode=config.label_mode,
+        )
         self.table = RewardTable()
-        self.model = RetrievalModel(
+        self.retrieval = RetrievalModel(
             ThresholdCalibrator(
                 config.calibration,
                 fixed_threshold=config.threshold,
                 positive_share=config.positive_share,
             )
         )
-        self.annotator = Annotator(
-            self.judge,
-            config.goal,
-            self._store_judgement,
-            self._publish_judgements,
-            self._unannotated,
-            concurrency=config.concurrency,
-            batch_size=config.batch_size,
-            max_queue=config.max_queue,
-        )
+        self.learner: ClassificationModel | BradleyTerryModel | None = None
+        self.trainer: Trainer[Any] | None = None
+        self.sampler = PairSampler(config.pairs_per_message)
+        self._preferences: list[Preference] = []
+        annotator_options = {
+            "concurrency": config.concurrency,
+            "batch_size": config.batch_size,
+            "max_queue": config.max_queue,
+        }
+        self.annotator: Annotator[Any]
+        if config.reward_model == "ranking":
+            self.learner = BradleyTerryModel(FeatureCache(), rank_threshold=config.rank_threshold)
+            self.annotator = Annotator(
+                self._compare, self._store_preference, self._take_preferences, self._under_compared,
+                **annotator_options,
+            )
+        else:
+            if config.reward_model == "classification":
+                self.learner = ClassificationModel(FeatureCache(), decision_threshold=config.decision_threshold)
+            self.annotator = Annotator(
+                self._judge, self._store_judgement, self._publish_judgements, self._unannotated,
+                **annotator_options,
+            )
+        if self.learner is not None:
+            self.trainer = Trainer(
+                self.learner,
+                self._training_data,
+                self._publish,
+                self._save_checkpoint,
+                every=config.train_every,
+                interval=config.train_interval,
+            )
         self.metrics = ServerMetrics(self)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oni-store")
         self._store: Store | None = None
@@ -83,8 +123,21 @@ class RewardService:
         rows = await self._run(lambda: list(store.reward_rows()))
         version = await self._run(store.table_version)
         self.table.load(rows, version)
-        annotations = await self._run(lambda: list(store.annotations(self.key)))
         self._message_count = await self._run(store.message_count)
+        checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name)
+        if self.config.reward_model == "ranking":
+            await self._start_ranking(store)
+        else:
+            await self._start_labelling(store, serve_labels=checkpoint is None)
+        if self.trainer is not None:
+            messages = await self._run(store.messages_in_order)
+            await self.trainer.start(messages, checkpoint[1] if checkpoint else None)
+            # refit on what the store holds: answers may have landed after the last checkpoint
+            self.trainer.notify(len(self._preferences) or self.retrieval.labelled)
+        await self.annotator.start()
+
+    async def _start_labelling(self, store: Store, serve_labels: bool) -> None:
+        annotations = await self._run(lambda: list(store.annotations(self.key)))
         unannotated = await self._run(store.unannotated, self.key)
         backlog = len(unannotated) - self.config.max_queue
         self.annotator.enqueue(unannotated[max(0, backlog):])  # newest first, as always
@@ -92,15 +145,28 @@ class RewardService:
             self.annotator.defer(backlog)  # the oldest wait in the store for a refill
         # Re-derive every reward from this question's annotations: a restart with another
         # goal, model or threshold must not keep serving the previous labels.
-        await self._publish({text: 0.0 for text in unannotated} | self.model.add(annotations))
+        proposed = self.retrieval.add(annotations)
+        # A learned model's checkpoint serves its own table (restored by the trainer)
+        await self._publish({text: 0.0 for text in unannotated} | (proposed if serve_labels else {}))
         logger.info(
             "store %s: %d messages, %d annotations for this question, %d re-queued, table v%d",
             self.config.store, self._message_count, len(annotations), len(unannotated), self.table.version,
         )
-        await self.annotator.start()
+
+    async def _start_ranking(self, store: Store) -> None:
+        stored = await self._run(lambda: list(store.preferences(self.rank_key)))
+        self._preferences = [p for p in map(_preference, stored) if p is not None]
+        self.sampler.observe(await self._run(store.messages_in_order))
+        self.annotator.defer(0)  # under-compared messages get their pairs from the store
+        logger.info(
+            "store %s: %d messages, %d preferences for this question, table v%d",
+            self.config.store, self._message_count, len(stored), self.table.version,
+        )
 
     async def stop(self) -> None:
         await self.annotator.stop()
+        if self.trainer is not None:
+            await self.trainer.stop()
         await self.judge.aclose()
         if self._store is not None:
             await self._run(self._store.close)
@@ -113,11 +179,17 @@ class RewardService:
         store = self._require_store()
         new = await self._run(store.add_messages, counts)
         self._message_count += len(new)
-        queued = self.annotator.enqueue(new)
+        if self.config.reward_model == "ranking":
+            self.sampler.observe(new)
+            queued = self.annotator.enqueue(self.sampler.pairs_for(new))
+        else:
+            queued = self.annotator.enqueue(new)
         if new:
             # Seen but unlabelled messages pay 0; publishing them tells clients the server
             # has them, so they stop resending.
             await self._publish({text: 0.0 for text in new})
+            if self.trainer is not None:
+                self.trainer.observe(new)  # a fitted model rewards them at once
         self.metrics.messages_received.inc(len(counts))
         self.metrics.messages_new.inc(len(new))
         return len(counts), len(new), queued
@@ -130,19 +202,21 @@ class RewardService:
         full = version <= 0 or version > self.table.version
         return self.table.version, full, self.table.since(version)
 
-    def score(self, texts: list[str]) -> list[ScoreRow]:
-        rows = []
-        for text in texts:
-            reward = self.model.reward(text)
-            rows.append(
-                ScoreRow(
-                    message=text,
-                    reward=reward if reward is not None else 0.0,
-                    labelled=reward is not None,
-                    score=self.model.score(text),
-                )
+    async def score(self, texts: list[str]) -> list[ScoreRow]:
+        """The current model's reward for any messages, seen or not (nothing is stored)."""
+        if self.trainer is not None:
+            rewards: list[float | None] = list(await self.trainer.rewards(texts))
+        else:
+            rewards = [self.retrieval.reward(text) for text in texts]
+        return [
+            ScoreRow(
+                message=text,
+                reward=reward if reward is not None else 0.0,
+                labelled=self.retrieval.reward(text) is not None,
+                score=self.retrieval.score(text),
             )
-        return rows
+            for text, reward in zip(texts, rewards, strict=True)
+        ]
 
     def stats(self) -> StatsOut:
         return StatsOut(
@@ -152,7 +226,8 @@ class RewardService:
             reward_model=self.config.reward_model,
             prompt_version=self.key.prompt_version,
             messages=self._message_count,
-            labelled=self.model.labelled,
+            labelled=self.retrieval.labelled,
+            preferences=len(self._preferences),
             judged=self.annotator.stats.judged,
             queued=self.annotator.pending,
             in_flight=self.annotator.in_flight,
@@ -167,8 +242,23 @@ class RewardService:
             table_version=self.table.version,
             table_size=len(self.table.rewards),
             positive_share=self.table.positive_share(),
-            threshold=self.model.calibrator.threshold,
+            threshold=self.retrieval.calibrator.threshold,
+            **self._learner_stats(),
         )
+
+    def _learner_stats(self) -> dict[str, Any]:
+        if self.trainer is None or self.learner is None:
+            return {}
+        report = self.learner.report
+        return {
+            "model_version": self.learner.version,
+            "fits": self.trainer.fits,
+            "fit_failures": self.trainer.failures,
+            "train_examples": report.examples if report else 0,
+            "train_accuracy": report.train_accuracy if report else None,
+            "heldout_accuracy": report.heldout_accuracy if report else None,
+            "last_fit_seconds": report.seconds if report else None,
+        }
 
     # -------------------------------------------------------------------------- helpers
     async def _store_judgement(self, text: str, judgement: Judgement) -> None:
@@ -178,13 +268,53 @@ class RewardService:
             await self._run(self._require_store().add_annotations, self.key, [annotation])
         self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
 
+    async def _judge(self, text: str) -> Judgement:
+        return await self.judge.judge(text, self.config.goal)
+
+    async def _compare(self, pair: tuple[str, str]) -> Judgement:
+        return await self.judge.compare(pair[0], pair[1], self.config.goal)
+
+    async def _store_preference(self, pair: tuple[str, str], judgement: Judgement) -> None:
+        preference = StoredPreference(pair[0], pair[1], judgement.label, judgement.score, judgement.raw)
+        with self.metrics.store_latency.time():
+            await self._run(self._require_store().add_preferences, self.rank_key, [preference])
+        self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
+
+    async def _take_preferences(self, batch: list[tuple[tuple[str, str], Judgement]]) -> None:
+        new = [p for (a, b), j in batch if (p := _preference(StoredPreference(a, b, j.label, j.score, j.raw)))]
+        self._preferences.extend(new)
+        if self.trainer is not None:
+            self.trainer.notify(len(new))
+
+    async def _under_compared(self, limit: int) -> list[tuple[str, str]]:
+        store = self._require_store()
+        missing = await self._run(store.under_compared, self.rank_key, self.config.pairs_per_message, limit)
+        return self.sampler.pairs_for(list(missing)[::-1], missing)  # newest last = asked first
+
+    def _training_data(self) -> Any:
+        if self.config.reward_model == "ranking":
+            return list(self._preferences)
+        return self.retrieval.labels()
+
+    @property
+    def _checkpoint_name(self) -> str:
+        key = self.rank_key if self.config.reward_model == "ranking" else self.key
+        return f"{self.config.reward_model}|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}"
+
+    async def _save_checkpoint(self, version: int, state: bytes) -> None:
+        await self._run(self._require_store().save_checkpoint, self._checkpoint_name, version, state)
+
     async def _unannotated(self, limit: int) -> list[str]:
         return await self._run(self._require_store().unannotated, self.key, limit)
 
     async def _publish_judgements(self, batch: list[tuple[str, Judgement]]) -> None:
         """Fold a batch of (already stored) judgements into the model and publish the diff."""
         annotations = [Annotation(text, j.label, j.score, j.raw) for text, j in batch]
-        await self._publish(self.model.add(annotations))
+        proposed = self.retrieval.add(annotations)
+        if self.learner is None or not self.learner.fitted:
+            await self._publish(proposed)  # until the first fit, the labels themselves are served
+        if self.trainer is not None:
+            self.trainer.notify(len(annotations))
 
     async def _publish(self, proposed: Mapping[str, float]) -> None:
         changed = self.table.changed_rows(proposed)
@@ -200,3 +330,8 @@ class RewardService:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+
+def _preference(stored: StoredPreference) -> Preference | None:
+    p = preference_of(Judgement(stored.label, stored.score, stored.raw))
+    return None if p is None else Preference(stored.first, stored.second, p)

@@ -45,6 +45,26 @@ CREATE TABLE IF NOT EXISTS rewards (
 CREATE INDEX IF NOT EXISTS rewards_by_version ON rewards(version);
 -- the durable queue is read newest first (start-up and refills past --max-queue)
 CREATE INDEX IF NOT EXISTS messages_by_first_seen ON messages(first_seen);
+CREATE TABLE IF NOT EXISTS preferences (
+    first           TEXT NOT NULL,
+    second          TEXT NOT NULL,
+    goal            TEXT NOT NULL,
+    prompt_version  TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    label_mode      TEXT NOT NULL,
+    label           INTEGER,          -- 1 first better, 0 second better (generate mode)
+    score           REAL,             -- log-odds of "1" over "2"; 0.0 for a stated tie
+    raw             TEXT NOT NULL,
+    created         REAL NOT NULL,
+    PRIMARY KEY (first, second, goal, prompt_version, model, label_mode)
+);
+CREATE INDEX IF NOT EXISTS preferences_by_second ON preferences(second);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name     TEXT PRIMARY KEY,        -- reward model + question it learns from
+    version  INTEGER NOT NULL,
+    created  REAL NOT NULL,
+    state    BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
@@ -60,6 +80,17 @@ class AnnotationKey:
     prompt_version: str
     model: str
     label_mode: str
+
+
+@dataclass(frozen=True)
+class StoredPreference:
+    """One LLM answer to "which of these two messages shows more progress?"."""
+
+    first: str
+    second: str
+    label: int | None
+    score: float | None
+    raw: str
 
 
 @dataclass(frozen=True)
@@ -162,6 +193,81 @@ class Store:
             "WHERE goal = ? AND prompt_version = ? AND model = ? AND label_mode = ?",
             (key.goal, key.prompt_version, key.model, key.label_mode),
         ).fetchone()[0]
+
+    def annotated_keys(self) -> Iterator[tuple[AnnotationKey, Annotation]]:
+        """Every annotation under every key (for export)."""
+        rows = self._db.execute(
+            "SELECT goal, prompt_version, model, label_mode, text, label, score, raw FROM annotations"
+        )
+        for goal, version, model, mode, text, label, score, raw in rows:
+            yield AnnotationKey(goal, version, model, mode), Annotation(text, label, score, raw)
+
+    # -------------------------------------------------------------------- preferences
+    def add_preferences(self, key: AnnotationKey, preferences: Iterable[StoredPreference]) -> None:
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO preferences"
+                "(first, second, goal, prompt_version, model, label_mode, label, score, raw, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (p.first, p.second, key.goal, key.prompt_version, key.model, key.label_mode,
+                     p.label, p.score, p.raw, now)
+                    for p in preferences
+                ],
+            )
+
+    def preferences(self, key: AnnotationKey) -> Iterator[StoredPreference]:
+        rows = self._db.execute(
+            "SELECT first, second, label, score, raw FROM preferences "
+            "WHERE goal = ? AND prompt_version = ? AND model = ? AND label_mode = ?",
+            (key.goal, key.prompt_version, key.model, key.label_mode),
+        )
+        for first, second, label, score, raw in rows:
+            yield StoredPreference(first, second, label, score, raw)
+
+    def preference_keys(self) -> Iterator[tuple[AnnotationKey, StoredPreference]]:
+        """Every preference under every key (for export)."""
+        rows = self._db.execute(
+            "SELECT goal, prompt_version, model, label_mode, first, second, label, score, raw FROM preferences"
+        )
+        for goal, version, model, mode, first, second, label, score, raw in rows:
+            yield AnnotationKey(goal, version, model, mode), StoredPreference(first, second, label, score, raw)
+
+    def under_compared(self, key: AnnotationKey, wanted: int, limit: int = -1) -> dict[str, int]:
+        """Messages in fewer than ``wanted`` comparisons under ``key`` → how many they lack,
+        newest first (the durable queue of the ranking model)."""
+        params = (key.goal, key.prompt_version, key.model, key.label_mode)
+        rows = self._db.execute(
+            "WITH compared(text) AS ("
+            "  SELECT first FROM preferences WHERE goal = ? AND prompt_version = ? AND model = ? "
+            "  AND label_mode = ? UNION ALL "
+            "  SELECT second FROM preferences WHERE goal = ? AND prompt_version = ? AND model = ? "
+            "  AND label_mode = ?), "
+            "counts(text, n) AS (SELECT text, COUNT(*) FROM compared GROUP BY text) "
+            "SELECT m.text, COALESCE(c.n, 0) FROM messages m LEFT JOIN counts c ON c.text = m.text "
+            "WHERE COALESCE(c.n, 0) < ? ORDER BY m.first_seen DESC, m.rowid DESC LIMIT ?",
+            (*params, *params, wanted, limit),
+        )
+        return {text: wanted - n for text, n in rows}
+
+    # -------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, name: str, version: int, state: bytes) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO checkpoints(name, version, created, state) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET version = excluded.version, "
+                "created = excluded.created, state = excluded.state",
+                (name, version, time.time(), state),
+            )
+
+    def load_checkpoint(self, name: str) -> tuple[int, bytes] | None:
+        row = self._db.execute("SELECT version, state FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def messages_in_order(self) -> list[str]:
+        """Every message text, oldest first (to rebuild a model's feature cache)."""
+        return [row[0] for row in self._db.execute("SELECT text FROM messages ORDER BY first_seen, rowid")]
 
     # ------------------------------------------------------------------- reward table
     def table_version(self) -> int:

@@ -1,0 +1,172 @@
+"""ONI-ranking ("online Motif"): a Bradley–Terry reward model fit to LLM pairwise preferences.
+
+The LLM is shown two messages and asked which shows more progress toward the goal. Each answer
+is a preference p = P(first is better): 1 or 0 from a parsed answer, 0.5 for a tie, sigmoid of
+the "1"-vs-"2" log-odds in logprob mode. The model is r(msg) = w · φ(msg) over the hashed
+n-gram features, fit by logistic regression on φ(a) − φ(b) with soft targets (each pair is a
+positive row weighted p and a negative row weighted 1 − p), so it ranks unseen messages too.
+
+Served rewards are r normalised by the mean and standard deviation over all messages seen,
+then thresholded: z if z > ``rank_threshold`` else 0. Most messages pay nothing, the best pay
+positive — as the reference does with its Motif reward.
+
+:class:`PairSampler` chooses what to ask: each message gets ``pairs_per_message`` comparisons,
+half against recent messages (what the current policy sees) and half against any message seen.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+from reward_server.classification import FitReport
+from reward_server.features import FeatureCache
+
+
+@dataclass(frozen=True)
+class Preference:
+    first: str
+    second: str
+    p_first: float  # P(first shows more progress); 0.5 is a tie
+
+
+class BradleyTerryModel:
+    name = "ranking"
+
+    def __init__(self, features: FeatureCache, rank_threshold: float = 0.5, c: float = 10.0) -> None:
+        self.features = features
+        self.rank_threshold = rank_threshold
+        self.c = c
+        self.version = 0
+        self.report: FitReport | None = None
+        self._w: np.ndarray | None = None
+        self._mean = 0.0
+        self._std = 1.0
+
+    @property
+    def fitted(self) -> bool:
+        return self._w is not None
+
+    def fit(self, preferences: Sequence[Preference]) -> FitReport | None:
+        """Refit on every preference so far; ``None`` when none says anything (all ties)."""
+        started = time.perf_counter()
+        informative = [p for p in preferences if p.first != p.second]
+        if not any(p.p_first != 0.5 for p in informative):
+            return None
+        self.features.add([p.first for p in informative] + [p.second for p in informative])
+        diff = self.features.rows([p.first for p in informative]) - self.features.rows(
+            [p.second for p in informative]
+        )
+        targets = np.array([p.p_first for p in informative])
+        # soft targets: every pair twice, once as "first wins" (weight p), once as "second wins"
+        x = sp.vstack([diff, diff], format="csr")
+        y = np.concatenate([np.ones(len(targets)), np.zeros(len(targets))])
+        weights = np.concatenate([targets, 1.0 - targets])
+        keep = weights > 0
+        classifier = LogisticRegression(C=self.c, fit_intercept=False, solver="liblinear", max_iter=1000)
+        classifier.fit(x[keep], y[keep], sample_weight=weights[keep])
+        self._w = classifier.coef_.ravel().copy()
+        raw = self._raw(self.features.matrix())
+        self._mean = float(raw.mean())
+        self._std = float(raw.std()) or 1.0
+        decided = targets != 0.5
+        agreement = (diff[decided] @ self._w > 0) == (targets[decided] > 0.5)
+        self.version += 1
+        self.report = FitReport(
+            version=self.version,
+            examples=len(informative),
+            train_accuracy=float(np.mean(agreement)),
+            heldout_accuracy=None,
+            positive_share=float(np.mean(self._served(raw) > 0)),
+            seconds=time.perf_counter() - started,
+        )
+        return self.report
+
+    def table(self) -> np.ndarray:
+        """Reward of every message seen, aligned with ``features.texts``."""
+        if not self.fitted:
+            return np.zeros(len(self.features))
+        return self._served(self._raw(self.features.matrix()))
+
+    def rewards(self, texts: list[str]) -> list[float]:
+        if not self.fitted or not texts:
+            return [0.0] * len(texts)
+        return self._served(self._raw(self.features.encode(texts))).tolist()
+
+    def scores(self, texts: list[str]) -> list[float] | None:
+        """Normalised Bradley–Terry scores z (before the threshold)."""
+        if not self.fitted or not texts:
+            return None
+        return ((self._raw(self.features.encode(texts)) - self._mean) / self._std).tolist()
+
+    # ---------------------------------------------------------------------- checkpoints
+    def state(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, w=self._w, mean=self._mean, std=self._std, version=self.version)
+        return buffer.getvalue()
+
+    def restore(self, state: bytes) -> None:
+        data = np.load(io.BytesIO(state))
+        self._w = data["w"]
+        self._mean = float(data["mean"])
+        self._std = float(data["std"])
+        self.version = int(data["version"])
+
+    # ------------------------------------------------------------------------- helpers
+    def _raw(self, x: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(x @ self._w).ravel()
+
+    def _served(self, raw: np.ndarray) -> np.ndarray:
+        z = (raw - self._mean) / self._std
+        return np.where(z > self.rank_threshold, np.round(z, 4), 0.0)
+
+
+class PairSampler:
+    """Pairs to ask the LLM about: ``pairs_per_message`` for each message, in random order.
+
+    Partners are drawn half from the ``recent`` most recent messages and half from all seen,
+    never the message itself; the order within a pair is random so a model's position bias
+    becomes noise instead of a systematic reward for whatever is asked about first.
+    """
+
+    def __init__(self, pairs_per_message: int = 2, recent: int = 512, seed: int | None = None) -> None:
+        self.pairs_per_message = pairs_per_message
+        self.recent = recent
+        self._seen: list[str] = []
+        self._known: set[str] = set()
+        self._random = random.Random(seed)
+
+    def observe(self, texts: Sequence[str]) -> None:
+        for text in texts:
+            if text not in self._known:
+                self._known.add(text)
+                self._seen.append(text)
+
+    def pairs_for(self, texts: Sequence[str], missing: dict[str, int] | None = None) -> list[tuple[str, str]]:
+        """New pairs for ``texts`` (``missing[text]`` of them each, default ``pairs_per_message``)."""
+        pairs: list[tuple[str, str]] = []
+        for text in texts:
+            wanted = self.pairs_per_message if missing is None else missing.get(text, 0)
+            for i in range(wanted):
+                pool = self._seen[-self.recent :] if i % 2 == 0 else self._seen
+                partner = self._partner(text, pool)
+                if partner is None:
+                    break
+                pair = (text, partner) if self._random.random() < 0.5 else (partner, text)
+                pairs.append(pair)
+        return pairs
+
+    def _partner(self, text: str, pool: list[str]) -> str | None:
+        if len(pool) < 2 and (not pool or pool[0] == text):
+            return None
+        while True:
+            partner = self._random.choice(pool)
+            if partner != text:
+                return partner

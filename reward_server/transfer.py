@@ -1,0 +1,122 @@
+"""Export and import of a store's LLM answers as JSON Lines.
+
+Labels are the costly part of ONI (hours of a big model's time); the file moves them between
+machines and runs: label on a GPU box with a 70B model, import on a laptop, and the server
+there serves that model's labels without asking anything. One JSON object a line:
+
+``{"kind": "annotation", "text", "goal", "prompt_version", "model", "label_mode", "label", "score", "raw"}``
+``{"kind": "preference", "first", "second", "goal", "prompt_version", "model", "label_mode", "label", "score", "raw"}``
+
+Imported messages are added to the message table too (with count 0), so the importing server
+publishes their rewards at start-up. A server uses imported answers only when their key
+(goal, prompt version, model, label mode) is the one it asks under: pass the same ``--llm``,
+``--goal`` and prompt options as the run that made them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reward_server.store import Annotation, AnnotationKey, Store, StoredPreference
+
+
+class _Keyed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    goal: str
+    prompt_version: str
+    model: str
+    label_mode: str
+    label: int | None = Field(None, ge=0, le=1)
+    score: float | None = None
+    raw: str = ""
+
+    def key(self) -> AnnotationKey:
+        return AnnotationKey(self.goal, self.prompt_version, self.model, self.label_mode)
+
+
+class AnnotationLine(_Keyed):
+    kind: Literal["annotation"]
+    text: str = Field(min_length=1)
+
+
+class PreferenceLine(_Keyed):
+    kind: Literal["preference"]
+    first: str = Field(min_length=1)
+    second: str = Field(min_length=1)
+
+
+class BadImportFile(ValueError):
+    """A line of an import file is not a valid annotation or preference (nothing was imported)."""
+
+
+def export_jsonl(store: Store, path: Path) -> tuple[int, int]:
+    """Write every annotation and preference; returns (annotations, preferences) written."""
+    annotations = preferences = 0
+    with path.open("w", encoding="utf-8") as out:
+        for key, a in store.annotated_keys():
+            line = AnnotationLine(kind="annotation", text=a.text, label=a.label, score=a.score, raw=a.raw,
+                                  **_key_fields(key))
+            out.write(line.model_dump_json() + "\n")
+            annotations += 1
+        for key, p in store.preference_keys():
+            line = PreferenceLine(kind="preference", first=p.first, second=p.second, label=p.label,
+                                  score=p.score, raw=p.raw, **_key_fields(key))
+            out.write(line.model_dump_json() + "\n")
+            preferences += 1
+    return annotations, preferences
+
+
+def import_jsonl(store: Store, path: Path) -> tuple[int, int]:
+    """Read a file written by :func:`export_jsonl` into ``store``; all or nothing.
+
+    The whole file is validated before anything is written, so a bad line (reported with its
+    number) leaves the store as it was.
+    """
+    lines = list(_read(path))
+    messages: dict[str, int] = {}
+    annotations: dict[AnnotationKey, list[Annotation]] = {}
+    preferences: dict[AnnotationKey, list[StoredPreference]] = {}
+    for line in lines:
+        if isinstance(line, AnnotationLine):
+            messages.setdefault(line.text, 0)
+            annotations.setdefault(line.key(), []).append(Annotation(line.text, line.label, line.score, line.raw))
+        else:
+            messages.setdefault(line.first, 0)
+            messages.setdefault(line.second, 0)
+            preferences.setdefault(line.key(), []).append(
+                StoredPreference(line.first, line.second, line.label, line.score, line.raw)
+            )
+    store.add_messages(messages)
+    for key, rows in annotations.items():
+        store.add_annotations(key, rows)
+    for key, prefs in preferences.items():
+        store.add_preferences(key, prefs)
+    return sum(map(len, annotations.values())), sum(map(len, preferences.values()))
+
+
+def _read(path: Path) -> Iterator[AnnotationLine | PreferenceLine]:
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line.decode("utf-8"))
+                kind = data.get("kind") if isinstance(data, dict) else None
+                if kind == "annotation":
+                    yield AnnotationLine.model_validate(data)
+                elif kind == "preference":
+                    yield PreferenceLine.model_validate(data)
+                else:
+                    raise BadImportFile(f"line {number}: 'kind' must be 'annotation' or 'preference'")
+            except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+                raise BadImportFile(f"line {number}: {exc}") from exc
+
+
+def _key_fields(key: AnnotationKey) -> dict[str, str]:
+    return {"goal": key.goal, "prompt_version": key.prompt_version, "model": key.model,
+            "label_mode": key.label_mode}
