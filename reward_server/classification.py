@@ -6,9 +6,9 @@ the reward of *every* message seen — labelled or not. That is the paper's poin
 rewarded for "You kill the gnome lord!" before the LLM has been asked about it, and a noisy
 label on one message is smoothed by its relatives.
 
-Positives are rare (a quarter or less), so classes are balanced by weight. Each fit first holds
-out a fifth of the message *families* (see :func:`message_family`) to measure accuracy on
-templates the classifier never saw, then refits on everything for serving.
+Positives are rare (a quarter or less), so classes are balanced by weight. Each fit first measures
+accuracy on message *families* (see :func:`message_family`) the classifier never saw, by
+grouped 5-fold cross-validation, then refits on everything for serving.
 
 All methods run on the trainer's thread; the event loop only reads the plain attributes.
 """
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import GroupKFold
 
 from reward_server.features import FeatureCache, message_family
 
@@ -64,7 +65,7 @@ class ClassificationModel:
             return None
         self.features.add(texts)
         x = self.features.rows(texts)
-        heldout = _heldout_accuracy(x, y, [message_family(t) for t in texts], self._classifier)
+        heldout = heldout_balanced_accuracy(x, y, [message_family(t) for t in texts], self._classifier)
         classifier = self._classifier().fit(x, y)
         self._coef = classifier.coef_.ravel().copy()
         self._intercept = float(classifier.intercept_[0])
@@ -123,12 +124,20 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
-def _heldout_accuracy(x: object, y: np.ndarray, groups: list[str], make: object) -> float | None:
-    """Balanced accuracy on a fifth of the message families, trained on the rest."""
-    if len(set(groups)) < 5:
+def heldout_balanced_accuracy(
+    x: Any, y: np.ndarray, groups: list[str], make: Callable[[], Any], folds: int = 5
+) -> float | None:
+    """Balanced accuracy on message families never seen in training (grouped k-fold).
+
+    Every message of a family is predicted by a classifier fit without that family; a
+    constant predictor scores 0.5. ``None`` when there are too few families or one class.
+    """
+    if len(set(groups)) < folds or len(np.unique(y)) < 2:
         return None
-    train, test = next(GroupShuffleSplit(n_splits=1, test_size=0.2, random_state=0).split(y, y, groups))
-    if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
-        return None
-    predicted = make().fit(x[train], y[train]).predict(x[test])  # type: ignore[index,operator]
-    return float(np.mean([np.mean(predicted[y[test] == c] == c) for c in (0, 1)]))
+    predicted = np.empty_like(y)
+    for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        if len(np.unique(y[train])) < 2:
+            predicted[test] = y[train][0]
+            continue
+        predicted[test] = make().fit(x[train], y[train]).predict(x[test])
+    return float(np.mean([np.mean(predicted[y == c] == c) for c in (0, 1)]))

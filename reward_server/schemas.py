@@ -45,15 +45,6 @@ class ScoreRow(BaseModel):
 class ScoreOut(BaseModel):
     version: int
     threshold: float
-    model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
-    fits: int = Field(0, description="fits by this server process")
-    fit_failures: int = 0
-    train_examples: int = Field(0, description="labels or preferences the last fit used")
-    train_accuracy: float | None = Field(None, description="last fit: training accuracy / preference agreement")
-    heldout_accuracy: float | None = Field(
-        None, description="last fit: balanced accuracy on held-out message families (classification)"
-    )
-    last_fit_seconds: float | None = None
     scores: list[ScoreRow]
 
 
@@ -81,6 +72,15 @@ class StatsOut(BaseModel):
     table_size: int
     positive_share: float
     threshold: float
+    model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
+    fits: int = Field(0, description="fits by this server process")
+    fit_failures: int = 0
+    train_examples: int = Field(0, description="labels or preferences the last fit used")
+    train_accuracy: float | None = Field(None, description="last fit: training accuracy / preference agreement")
+    heldout_accuracy: float | None = Field(
+        None, description="last fit: balanced accuracy on held-out message families (classification)"
+    )
+    last_fit_seconds: float | None = None
 
 
 class ErrorOut(BaseModel):

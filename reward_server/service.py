@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import numpy as np
+
 from reward_server.annotator import Annotator
 from reward_server.calibration import ThresholdCalibrator
 from reward_server.classification import ClassificationModel
@@ -81,7 +83,7 @@ class RewardService:
         self.learner: ClassificationModel | BradleyTerryModel | None = None
         self.trainer: Trainer[Any] | None = None
         self.sampler = PairSampler(config.pairs_per_message)
-        self._preferences: list[Preference] = []
+        self._preferences: list[StoredPreference] = []
         annotator_options = {
             "concurrency": config.concurrency,
             "batch_size": config.batch_size,
@@ -155,7 +157,7 @@ class RewardService:
 
     async def _start_ranking(self, store: Store) -> None:
         stored = await self._run(lambda: list(store.preferences(self.rank_key)))
-        self._preferences = [p for p in map(_preference, stored) if p is not None]
+        self._preferences = [p for p in stored if p.label is not None or p.score is not None]
         self.sampler.observe(await self._run(store.messages_in_order))
         self.annotator.defer(0)  # under-compared messages get their pairs from the store
         logger.info(
@@ -281,7 +283,7 @@ class RewardService:
         self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
 
     async def _take_preferences(self, batch: list[tuple[tuple[str, str], Judgement]]) -> None:
-        new = [p for (a, b), j in batch if (p := _preference(StoredPreference(a, b, j.label, j.score, j.raw)))]
+        new = [StoredPreference(a, b, j.label, j.score, j.raw) for (a, b), j in batch if j.parsed]
         self._preferences.extend(new)
         if self.trainer is not None:
             self.trainer.notify(len(new))
@@ -293,7 +295,7 @@ class RewardService:
 
     def _training_data(self) -> Any:
         if self.config.reward_model == "ranking":
-            return list(self._preferences)
+            return debiased_preferences(self._preferences)
         return self.retrieval.labels()
 
     @property
@@ -332,6 +334,22 @@ class RewardService:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
 
-def _preference(stored: StoredPreference) -> Preference | None:
-    p = preference_of(Judgement(stored.label, stored.score, stored.raw))
-    return None if p is None else Preference(stored.first, stored.second, p)
+def debiased_preferences(stored: list[StoredPreference]) -> list[Preference]:
+    """P(first better) of every parsed answer, with the judge's position bias removed.
+
+    Pairs are asked in random order, so an unbiased judge's "1"-vs-"2" log-odds have median 0.
+    Small models are far from that (SmolLM2-135M says "1" to every pair, log-odds +1 to +2),
+    so the median is subtracted before the sigmoid: what is left is how much *more* than
+    usual the judge prefers the first message. Ties and generate-mode verdicts are kept as given.
+    """
+    scores = [p.score for p in stored if p.score is not None and p.label is None and p.score != 0.0]
+    bias = float(np.median(scores)) if scores else 0.0
+    out = []
+    for p in stored:
+        if p.score is not None and p.score != 0.0:
+            p_first = preference_of(Judgement(None, p.score - bias, p.raw))
+        else:
+            p_first = preference_of(Judgement(p.label, p.score, p.raw))
+        if p_first is not None:
+            out.append(Preference(p.first, p.second, p_first))
+    return out
