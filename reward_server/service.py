@@ -337,13 +337,13 @@ class RewardService:
 def debiased_preferences(stored: list[StoredPreference]) -> list[Preference]:
     """P(first better) of every parsed answer, with the judge's position bias removed.
 
-    Pairs are asked in random order, so an unbiased judge's "1"-vs-"2" log-odds have median 0.
+    Pairs are asked in random order, so an unbiased judge's "1"-vs-"2" log-odds average 0.
     Small models are far from that (SmolLM2-135M says "1" to every pair, log-odds +1 to +2),
-    so the median is subtracted before the sigmoid: what is left is how much *more* than
+    so their mean is subtracted before the sigmoid: what is left is how much *more* than
     usual the judge prefers the first message. Ties and generate-mode verdicts are kept as given.
     """
     scores = [p.score for p in stored if p.score is not None and p.label is None and p.score != 0.0]
-    bias = float(np.median(scores)) if scores else 0.0
+    bias = float(np.mean(scores)) if scores else 0.0
     out = []
     for p in stored:
         if p.score is not None and p.score != 0.0:

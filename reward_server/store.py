@@ -125,6 +125,12 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ----------------------------------------------------------------------- messages
     def add_messages(self, counts: Mapping[str, int]) -> list[str]:
         """Record sightings; returns the messages this store had never seen before."""

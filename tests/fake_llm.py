@@ -70,6 +70,9 @@ class FakeLLMServer:
         if b.fail_first > 0:
             b.fail_first -= 1
             return web.json_response({"error": {"message": "injected failure"}}, status=b.fail_status)
+        pair = re.findall(r"Message [12]: (\".*?\")\n?", question)
+        if len(pair) == 2:
+            return web.json_response(self._compare(body, pair[0], pair[1]))
         judged = re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]
         helpful = any(w in judged.lower() for w in b.positive_words)
         if b.empty:
@@ -91,3 +94,23 @@ class FakeLLMServer:
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         })
+
+    def _compare(self, body: dict, first: str, second: str) -> dict:
+        """Pairwise questions: prefer the message with a positive word; a tie otherwise."""
+        b = self.behaviour
+        helpful = [any(w in m.lower() for w in b.positive_words) for m in (first, second)]
+        verdict = "1" if helpful == [True, False] else "2" if helpful == [False, True] else "None"
+        if body.get("logprobs"):
+            tops = {"1": [("1", -0.1), ("2", -2.4)], "2": [("2", -0.1), ("1", -2.4)],
+                    "None": [("1", -0.69), ("2", -0.69)]}[verdict]
+            content = tops[0][0]
+            logprobs = {"content": [{"token": content, "logprob": tops[0][1], "bytes": None,
+                                      "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in tops]}]}
+        else:
+            content, logprobs = f"<analysis>ok</analysis><preference>{verdict}</preference>", None
+        return {
+            "id": "fake", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }

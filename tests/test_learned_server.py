@@ -1,0 +1,159 @@
+"""Classification and ranking inside a real server (fake LLM: predictable labels and faults)."""
+
+import json
+
+import httpx
+import pytest
+
+from reward_server.runner import BackgroundServer
+from reward_server.store import Store
+from reward_server.transfer import BadImportFile, export_jsonl, import_jsonl
+from tests.conftest import fake_config
+from tests.helpers import stats, wait_for
+
+# the fake judge calls messages with "kill" or "gold" helpful
+TRAINING = [
+    "You kill the newt!", "You kill the jackal!", "You kill the grid bug!", "You kill the sewer rat!",
+    "$ - 3 gold pieces.", "$ - 17 gold pieces.", "You see here 4 gold pieces.",
+    "It's a wall.", "It's solid stone.", "That door is closed.", "What a strange direction!",
+    "You swap places with your kitten.", "The kitten picks up a scroll.", "Never mind.",
+    "You can't go up here.", "In what direction?", "You see here a dagger.", "The door opens.",
+]
+
+
+def _post(server, texts):  # type: ignore[no-untyped-def]
+    r = httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t} for t in texts]})
+    assert r.status_code == 200, r.text
+
+
+def _table(server) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    return httpx.get(server.url + "/v1/rewards").json()["rewards"]
+
+
+def _score(server, texts):  # type: ignore[no-untyped-def]
+    return {row["message"]: row for row in httpx.post(server.url + "/v1/score", json={"messages": texts}).json()["scores"]}
+
+
+def test_classification_rewards_messages_the_llm_never_saw(fake_llm, tmp_path):
+    config = fake_config(fake_llm, tmp_path / "oni.sqlite", reward_model="classification",
+                         train_every=len(TRAINING), train_interval=0.2)
+    with BackgroundServer(config) as server:
+        _post(server, TRAINING)
+        assert wait_for(lambda: stats(server)["model_version"] >= 1 and stats(server)["queued"] == 0)
+        assert wait_for(lambda: stats(server)["train_examples"] == len(TRAINING))
+        s = stats(server)
+        assert s["reward_model"] == "classification" and s["train_accuracy"] == 1.0
+        asked = fake_llm.behaviour.requests
+        unseen = _score(server, ["You kill the gnome lord!", "$ - 212 gold pieces.", "It's a wall.  It's a wall."])
+        assert unseen["You kill the gnome lord!"]["reward"] == 1.0
+        assert not unseen["You kill the gnome lord!"]["labelled"]
+        assert unseen["$ - 212 gold pieces."]["reward"] == 1.0
+        assert unseen["It's a wall.  It's a wall."]["reward"] == 0.0
+        # a message new to the server is rewarded by the model before the LLM answers it
+        fake_llm.behaviour.delay = 3.0
+        version = httpx.get(server.url + "/v1/rewards").json()["version"]
+        _post(server, ["You kill the hill orc!"])
+        assert wait_for(lambda: _table(server).get("You kill the hill orc!") == 1.0, timeout=2.5)
+        assert httpx.get(server.url + "/v1/rewards", params={"since": version}).json()["rewards"] == {
+            "You kill the hill orc!": 1.0
+        }
+        assert fake_llm.behaviour.requests <= asked + 1  # /v1/score asked the LLM nothing
+        fake_llm.behaviour.delay = 0.0
+        table = _table(server)
+    assert {t for t, r in table.items() if r > 0} == {t for t in table if "kill" in t or "gold" in t}
+
+
+def test_classification_restart_serves_the_checkpoint_and_asks_nothing(fake_llm, tmp_path):
+    store = tmp_path / "oni.sqlite"
+    config = fake_config(fake_llm, store, reward_model="classification", train_every=len(TRAINING),
+                         train_interval=0.2)
+    with BackgroundServer(config) as server:
+        _post(server, TRAINING)
+        assert wait_for(lambda: stats(server)["train_examples"] == len(TRAINING))
+        before = stats(server)
+        table = _table(server)
+    asked = fake_llm.behaviour.requests
+    fake_llm.behaviour.fail_first = 10**6  # the LLM is down: anything asked would fail
+    with BackgroundServer(config) as server:
+        at_start = stats(server)
+        assert at_start["model_version"] >= before["model_version"]  # restored, not refit from 0
+        assert _table(server) == table
+        assert _score(server, ["You kill the gnome lord!"])["You kill the gnome lord!"]["reward"] == 1.0
+        assert wait_for(lambda: stats(server)["fits"] >= 1)  # and training goes on from the store
+        assert _table(server) == table
+    assert fake_llm.behaviour.requests == asked
+
+
+@pytest.mark.parametrize("label_mode", ["logprob", "generate"])
+def test_ranking_learns_the_judges_preferences(fake_llm, tmp_path, label_mode):
+    config = fake_config(fake_llm, tmp_path / "oni.sqlite", reward_model="ranking", label_mode=label_mode,
+                         pairs_per_message=6, train_every=10**6, train_interval=0.2, rank_threshold=0.0)
+    with BackgroundServer(config) as server:
+        _post(server, TRAINING)
+        assert wait_for(lambda: stats(server)["preferences"] >= 5 * len(TRAINING))
+        assert server.call(lambda service: service.annotator.idle(30))
+        expected = stats(server)["preferences"]  # fewer than 6 per message if two drew each other
+        assert wait_for(lambda: stats(server)["train_examples"] == expected)
+        s = stats(server)
+        assert s["labelled"] == 0 and s["model_version"] >= 1
+        table = _table(server)
+        with Store(tmp_path / "oni.sqlite") as store_view:
+            stored = list(store_view.preferences(server.service.rank_key))
+    helpful = {t for t in TRAINING if "kill" in t or "gold" in t}
+    assert len(stored) <= expected and all(p.first != p.second for p in stored)
+    assert min(table[t] for t in helpful) > 0  # every helpful message pays ...
+    assert max(table[t] for t in set(TRAINING) - helpful) == 0.0  # ... and no other does
+
+
+def test_ranking_restart_asks_only_for_missing_comparisons(fake_llm, tmp_path):
+    store = tmp_path / "oni.sqlite"
+    config = fake_config(fake_llm, store, reward_model="ranking", pairs_per_message=2, train_interval=0.2)
+    with BackgroundServer(config) as server:
+        _post(server, TRAINING)
+        assert wait_for(lambda: stats(server)["preferences"] >= len(TRAINING))
+        assert server.call(lambda service: service.annotator.idle(30))  # asked, stored, flushed
+        held = stats(server)["preferences"]
+    asked = fake_llm.behaviour.requests
+    with BackgroundServer(config) as server:
+        assert stats(server)["preferences"] == held
+        _post(server, ["You kill the hill orc!"])
+        assert wait_for(lambda: stats(server)["preferences"] == held + 2)
+        assert server.call(lambda service: service.annotator.idle(30))
+        assert stats(server)["preferences"] == held + 2
+    # every stored message already had its comparisons: only the new message's two pairs are asked
+    assert fake_llm.behaviour.requests - asked == 2
+
+
+def test_export_then_import_seeds_another_store(fake_llm, tmp_path):
+    config = fake_config(fake_llm, tmp_path / "a.sqlite")
+    with BackgroundServer(config) as server:
+        _post(server, TRAINING)
+        assert wait_for(lambda: stats(server)["labelled"] == len(TRAINING))
+        table = _table(server)
+    with Store(tmp_path / "a.sqlite") as store:
+        assert export_jsonl(store, tmp_path / "labels.jsonl") == (len(TRAINING), 0)
+    lines = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert {line["text"] for line in lines} == set(TRAINING)
+    with Store(tmp_path / "b.sqlite") as store:
+        assert import_jsonl(store, tmp_path / "labels.jsonl") == (len(TRAINING), 0)
+    asked = fake_llm.behaviour.requests
+    with BackgroundServer(config.model_copy(update={"store": tmp_path / "b.sqlite"})) as server:
+        assert _table(server) == table  # the imported labels are served at once ...
+    assert fake_llm.behaviour.requests == asked  # ... and never asked again
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [b"not json", b'{"kind": "verdict"}', b'{"kind": "annotation", "text": "x"}', b"\xff\xfe\x00 bytes",
+     b'{"kind": "annotation", "text": "x", "goal": "default", "prompt_version": "v", "model": "m", '
+     b'"label_mode": "logprob", "label": 7}'],
+)
+def test_a_bad_import_line_is_reported_and_nothing_is_imported(tmp_path, bad_line):
+    good = {"kind": "annotation", "text": "You kill the newt!", "goal": "default", "prompt_version": "v",
+            "model": "m", "label_mode": "logprob", "label": None, "score": 1.0, "raw": "'Yes':-0.1"}
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(json.dumps(good).encode() + b"\n" + bad_line + b"\n")
+    with Store(tmp_path / "oni.sqlite") as store:
+        with pytest.raises(BadImportFile, match="line 2"):
+            import_jsonl(store, path)
+        assert store.message_count() == 0
