@@ -6,6 +6,7 @@ LLM labelled how and how much intrinsic reward the agent received.
 
     python examples/quickstart.py --steps 3000
     python examples/quickstart.py --server http://127.0.0.1:8765   # use a running server
+    python examples/quickstart.py --reward-model classification    # or ranking (online Motif)
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL, help="litellm model string")
     p.add_argument("--api-base")
     p.add_argument("--goal", default="default")
+    p.add_argument("--reward-model", choices=["retrieval", "classification", "ranking"], default="retrieval",
+                   help="the server's reward model (when this script starts the server)")
     p.add_argument("--store", type=Path, default=Path("oni-data/oni.sqlite"))
     p.add_argument("--intrinsic-coef", type=float, default=0.4)
     p.add_argument("--extrinsic-coef", type=float, default=0.1)
@@ -68,18 +71,43 @@ def wait_for_labels(env: OniRewardWrapper, server_url: str, timeout: float) -> N
     env.client.flush(timeout=10)
     stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
     deadline = time.monotonic() + timeout
-    with tqdm(total=stats["messages"], initial=stats["labelled"], desc="LLM labelling", unit="msg") as bar:
+    def todo(stats: dict) -> int:
+        return stats["judged"] + stats["queued"] + stats["in_flight"]
+
+    with tqdm(total=todo(stats), initial=stats["judged"], desc="LLM questions", unit="q") as bar:
         while stats["queued"] + stats["in_flight"] > 0 and time.monotonic() < deadline:
             time.sleep(0.5)
             stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
-            bar.total = stats["messages"]
-            bar.update(stats["labelled"] - bar.n)
+            bar.total = todo(stats)
+            bar.update(stats["judged"] - bar.n)
     env.client.flush(timeout=10)
+
+
+def show_learned_table(console: Console, server_url: str, stats: dict, table: dict[str, float], top: int) -> None:
+    """Classification / ranking: the model's rewards, for labelled and unlabelled messages alike."""
+    ranked = sorted(table.items(), key=lambda item: item[1], reverse=True)
+    out = Table(title=f"{stats['reward_model']} model v{stats['model_version']}: top {top} rewards")
+    out.add_column("message")
+    out.add_column("reward", justify="right")
+    for message, reward in ranked[:top]:
+        out.add_row(escape(message), f"{reward:.3f}")
+    console.print(out)
+    examples = "labels" if stats["reward_model"] == "classification" else "preferences"
+    held_out = stats["heldout_accuracy"]
+    console.print(
+        f"[bold]{stats['messages']}[/] distinct messages; model trained on {stats['train_examples']} {examples} "
+        f"(train accuracy {stats['train_accuracy'] or 0:.2f}"
+        + (f", held-out families {held_out:.2f}" if held_out is not None else "")
+        + f"); {stats['positive_share']:.0%} of the table pays; table v{stats['table_version']}"
+    )
 
 
 def show_labels(console: Console, server_url: str, top: int) -> None:
     stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
     table = httpx.get(f"{server_url}/v1/rewards", params={"since": 0}, timeout=30).json()["rewards"]
+    if stats["reward_model"] != "retrieval":
+        show_learned_table(console, server_url, stats, table, top)
+        return
     scores = httpx.post(f"{server_url}/v1/score", json={"messages": list(table)[:4096]}, timeout=60).json()
     rows = [r for r in scores["scores"] if r["labelled"]]
     rows.sort(key=lambda r: (r["reward"], r["score"] if r["score"] is not None else 0.0), reverse=True)
@@ -106,7 +134,8 @@ def main() -> None:
     server = None
     url = args.server
     if url is None:
-        config = ServerConfig(llm=args.llm, api_base=args.api_base, goal=args.goal, store=args.store, port=0)
+        config = ServerConfig(llm=args.llm, api_base=args.api_base, goal=args.goal, store=args.store, port=0,
+                              reward_model=args.reward_model)
         console.print(f"starting a reward server with [bold]{config.llm}[/] (store {config.store}) ...")
         server = BackgroundServer(config).start()
         url = server.url

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m reward_server",
         description="Reward server for ONI: collects NetHack messages from OniRewardWrappers, "
-        "labels them with an LLM (via litellm), stores every answer, and serves the reward table.",
+        "labels them with an LLM (via litellm), stores every answer, and serves the reward table. "
+        "'python -m reward_server export|import FILE --store DB' moves the stored answers as JSON Lines.",
     )
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL,
                    help="litellm model string, e.g. hosted_vllm/meta-llama/Llama-3.1-8B-Instruct "
@@ -78,7 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_transfer_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m reward_server {export,import}",
+        description="Move a store's LLM answers (labels and preferences) to or from a JSON Lines file, "
+        "so labels made with one LLM or machine seed another run.",
+    )
+    p.add_argument("action", choices=["export", "import"])
+    p.add_argument("file", type=Path, help="the JSON Lines file to write (export) or read (import)")
+    p.add_argument("--store", type=Path, default=ServerConfig().store, help="SQLite file of the server")
+    return p
+
+
+def transfer(argv: list[str]) -> int:
+    """``export FILE`` / ``import FILE``: the annotation store as JSON Lines."""
+    from reward_server.store import Store
+    from reward_server.transfer import BadImportFile, export_jsonl, import_jsonl
+
+    args = build_transfer_parser().parse_args(argv)
+    if args.action == "import" and not args.file.exists():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    with Store(args.store) as store:
+        if args.action == "export":
+            annotations, preferences = export_jsonl(store, args.file)
+            print(f"exported {annotations} annotations and {preferences} preferences to {args.file}")
+            return 0
+        try:
+            annotations, preferences = import_jsonl(store, args.file)
+        except BadImportFile as exc:
+            print(f"nothing imported: {exc}", file=sys.stderr)
+            return 2
+    print(f"imported {annotations} annotations and {preferences} preferences into {args.store}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("export", "import"):
+        return transfer(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = {k: v for k, v in vars(args).items() if k != "log_level"}
@@ -92,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from reward_server.app import create_app
 
     print(f"oni reward server on http://{config.host}:{config.port}  llm={config.llm}  "
-          f"store={config.store}  goal={config.goal}  mode={config.label_mode}", flush=True)
+          f"store={config.store}  goal={config.goal}  mode={config.label_mode}  "
+          f"reward model={config.reward_model}", flush=True)
     web.run_app(create_app(config), host=config.host, port=config.port, print=None)
     return 0

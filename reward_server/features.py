@@ -2,10 +2,11 @@
 
 Hashing needs no vocabulary, so a message never seen in training still gets a feature vector
 that shares n-grams with its relatives ("You kill the newt!" and "You kill the gnome lord!"
-share " kill the "), which is what lets the classifier reward messages the LLM has not labelled.
-``benchmarks/encoder_comparison.py`` measured this encoder against a character CNN and a
-pretrained sentence encoder; it is the default because it is as accurate on unseen message
-families and orders of magnitude cheaper per message (see RESULTS.md).
+share "kill the"), which is what lets the classifier reward messages the LLM has not labelled.
+``benchmarks/encoder_comparison.py`` measured hashed words, hashed characters, both, a
+character CNN and a pretrained sentence encoder (MiniLM) on held-out message families; words +
+characters is the default: within noise of the best on both label sets, no torch, and 20–30×
+cheaper per message than MiniLM (see RESULTS.md).
 
 :class:`FeatureCache` keeps one row per message ever seen, appended as messages arrive, so a
 refit re-scores the whole table with one sparse matrix product instead of re-encoding it.
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.pipeline import FeatureUnion
 
 N_FEATURES = 2**18
 
@@ -35,6 +37,26 @@ def make_vectorizer(n_features: int = N_FEATURES) -> HashingVectorizer:
         lowercase=True,
         preprocessor=_mask_digits,
     )
+
+
+def make_word_vectorizer(n_features: int = N_FEATURES) -> HashingVectorizer:
+    """Word 1–2-grams ("kill", "is killed", "gold pieces"), digits masked, l2-normalised."""
+    return HashingVectorizer(
+        ngram_range=(1, 2),
+        n_features=n_features,
+        alternate_sign=False,
+        norm="l2",
+        preprocessor=_mask_digits,
+    )
+
+
+def make_features(n_features: int = N_FEATURES) -> FeatureUnion:
+    """The server's encoder: word 1–2-grams and character 1–4-grams side by side.
+
+    ``benchmarks/encoder_comparison.py`` picked it: the most accurate of the cheap encoders on
+    held-out message families across both label sets (see RESULTS.md).
+    """
+    return FeatureUnion([("words", make_word_vectorizer(n_features)), ("chars", make_vectorizer(n_features))])
 
 
 _DIGITS = re.compile(r"\d+")
@@ -58,7 +80,8 @@ class FeatureCache:
     """Feature rows of every message seen, in arrival order, grown in chunks."""
 
     def __init__(self, n_features: int = N_FEATURES) -> None:
-        self.vectorizer = make_vectorizer(n_features)
+        self.vectorizer = make_features(n_features)
+        self.n_features = 2 * n_features
         self.index: dict[str, int] = {}
         self.texts: list[str] = []  # row i is texts[i]
         self._chunks: list[sp.csr_matrix] = []
@@ -83,7 +106,7 @@ class FeatureCache:
         """All rows, in index order (stacked lazily, once per growth)."""
         if self._matrix is None:
             if not self._chunks:
-                return sp.csr_matrix((0, self.vectorizer.n_features), dtype=np.float64)
+                return sp.csr_matrix((0, self.n_features), dtype=np.float64)
             self._matrix = sp.vstack(self._chunks, format="csr")
             self._chunks = [self._matrix]
         return self._matrix

@@ -157,3 +157,25 @@ def test_a_bad_import_line_is_reported_and_nothing_is_imported(tmp_path, bad_lin
         with pytest.raises(BadImportFile, match="line 2"):
             import_jsonl(store, path)
         assert store.message_count() == 0
+
+
+def test_export_and_import_commands(fake_llm, tmp_path):
+    import subprocess
+    import sys
+
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "a.sqlite")) as server:
+        _post(server, TRAINING[:4])
+        assert wait_for(lambda: stats(server)["labelled"] == 4)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "reward_server", *args], capture_output=True, text=True,
+                              timeout=120)
+
+    out = run("export", str(tmp_path / "x.jsonl"), "--store", str(tmp_path / "a.sqlite"))
+    assert out.returncode == 0 and "exported 4 annotations and 0 preferences" in out.stdout
+    out = run("import", str(tmp_path / "x.jsonl"), "--store", str(tmp_path / "b.sqlite"))
+    assert out.returncode == 0 and "imported 4 annotations" in out.stdout
+    (tmp_path / "bad.jsonl").write_bytes(b"\xff\n")
+    out = run("import", str(tmp_path / "bad.jsonl"), "--store", str(tmp_path / "b.sqlite"))
+    assert out.returncode == 2 and "nothing imported: line 1" in out.stderr
+    assert run("import", str(tmp_path / "missing.jsonl")).returncode == 2

@@ -36,7 +36,7 @@ def test_feature_cache_appends_rows_in_arrival_order():
     cache = FeatureCache(n_features=2**10)
     assert cache.add(["a b", "c d", "a b"]) == ["a b", "c d"]
     assert cache.add(["c d", "e f"]) == ["e f"]
-    assert cache.texts == ["a b", "c d", "e f"] and cache.matrix().shape == (3, 2**10)
+    assert cache.texts == ["a b", "c d", "e f"] and cache.matrix().shape == (3, 2 * 2**10)  # words + chars
     np.testing.assert_allclose(cache.rows(["e f"]).toarray(), cache.encode(["e f"]).toarray())
 
 
