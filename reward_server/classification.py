@@ -40,6 +40,10 @@ class FitReport:
     seconds: float
 
 
+#: Labels the held-out estimate uses at most (a random subset beyond that).
+HELDOUT_SAMPLE = 5000
+
+
 class ClassificationModel:
     name = "classification"
 
@@ -65,7 +69,10 @@ class ClassificationModel:
             return None
         self.features.add(texts)
         x = self.features.rows(texts)
-        heldout = heldout_balanced_accuracy(x, y, [message_family(t) for t in texts], self._classifier)
+        sample = _subsample(len(texts), HELDOUT_SAMPLE)  # bounds the cost of the 5 extra fits
+        heldout = heldout_balanced_accuracy(
+            x[sample], y[sample], [message_family(texts[i]) for i in sample], self._classifier
+        )
         classifier = self._classifier().fit(x, y)
         self._coef = classifier.coef_.ravel().copy()
         self._intercept = float(classifier.intercept_[0])
@@ -118,6 +125,12 @@ class ClassificationModel:
     def _labels_of(self, x: object) -> np.ndarray:
         probabilities = _sigmoid(x @ self._coef + self._intercept)  # type: ignore[operator]
         return (probabilities >= self.decision_threshold).astype(np.int64)
+
+
+def _subsample(n: int, limit: int) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
