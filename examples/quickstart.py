@@ -83,7 +83,7 @@ def wait_for_labels(env: OniRewardWrapper, server_url: str, timeout: float) -> N
     env.client.flush(timeout=10)
 
 
-def show_learned_table(console: Console, server_url: str, stats: dict, table: dict[str, float], top: int) -> None:
+def show_learned_table(console: Console, stats: dict, table: dict[str, float], top: int) -> None:
     """Classification / ranking: the model's rewards, for labelled and unlabelled messages alike."""
     ranked = sorted(table.items(), key=lambda item: item[1], reverse=True)
     out = Table(title=f"{stats['reward_model']} model v{stats['model_version']}: top {top} rewards")
@@ -106,7 +106,7 @@ def show_labels(console: Console, server_url: str, top: int) -> None:
     stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
     table = httpx.get(f"{server_url}/v1/rewards", params={"since": 0}, timeout=30).json()["rewards"]
     if stats["reward_model"] != "retrieval":
-        show_learned_table(console, server_url, stats, table, top)
+        show_learned_table(console, stats, table, top)
         return
     scores = httpx.post(f"{server_url}/v1/score", json={"messages": list(table)[:4096]}, timeout=60).json()
     rows = [r for r in scores["scores"] if r["labelled"]]

@@ -104,8 +104,8 @@ class Trainer(Generic[Data]):
     async def rewards(self, texts: list[str]) -> list[float]:
         return await self._run(self.model.rewards, texts)
 
-    async def fit_now(self) -> FitReport | None:
-        """One fit on everything so far, then publish and checkpoint (also used by tests)."""
+    async def _fit(self) -> FitReport | None:
+        """One fit on everything so far, then publish and checkpoint."""
         self.unfitted = 0
         data = self._training_data()
         try:
@@ -135,7 +135,7 @@ class Trainer(Generic[Data]):
                 pass
             self._wake.clear()
             if self.unfitted:
-                await self.fit_now()
+                await self._fit()
 
     async def _score_new(self, texts: list[str]) -> None:
         await self._run(self.model.features.add, texts)
