@@ -1,0 +1,91 @@
+"""Train a NetHack agent with ONI intrinsic rewards: TorchRL PPO (LSTM policy), multi-process or on Ray.
+
+By default a reward server starts in this process with the embedded LLM (SmolLM2-135M on the
+CPU, no network), and worker processes on this machine collect experience through
+``OniRewardWrapper``. Everything lands in ``--run-dir``: ``episodes.csv``, TensorBoard scalars
+(``tensorboard --logdir runs``), ``checkpoint.pt`` and ``learning_curves.png``.
+
+    python examples/torchrl_nethack.py                                   # Score, ONI-retrieval, short CPU run
+    python examples/torchrl_nethack.py --task NetHackStaircaseLvl3-v0 --reward classification --frames 5e7
+    python examples/torchrl_nethack.py --reward none                     # extrinsic-only baseline
+    python examples/torchrl_nethack.py --extrinsic-coef 0                # reward-free Score (intrinsic only)
+    python examples/torchrl_nethack.py --reward-server http://host:8765  # a server of your own (vLLM behind it)
+    python examples/torchrl_nethack.py --ray-address auto --workers 64   # collectors on a Ray cluster
+    python examples/torchrl_nethack.py --resume --run-dir runs/oni       # continue from the checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from oni_rl.policy import PolicyConfig
+from oni_rl.ppo import PPOConfig
+from oni_rl.tasks import TASKS
+from oni_rl.train import TrainConfig, train
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=sorted(TASKS), default="NetHackScore-v0")
+    p.add_argument("--reward", choices=["none", "retrieval", "classification", "ranking"], default="retrieval",
+                   help="ONI reward model of the server ('none': extrinsic reward only)")
+    p.add_argument("--frames", type=float, default=20_000, help="env frames to train for (e.g. 1e9)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="collector processes (Ray actors with --ray-address)")
+    p.add_argument("--envs-per-worker", type=int, default=4)
+    p.add_argument("--rollout", type=int, default=64, help="steps per env between updates (LSTM sequence length)")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/oni"))
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
+    p.add_argument("--reward-server", help="URL of a running reward server (default: start one in this process)")
+    p.add_argument("--llm", help="litellm model string for the in-process server (default: the embedded LLM)")
+    p.add_argument("--store", type=Path, help="the in-process server's store (default: RUN_DIR/oni.sqlite)")
+    p.add_argument("--intrinsic-coef", type=float, default=0.4)
+    p.add_argument("--extrinsic-coef", type=float, default=0.1)
+    p.add_argument("--count-exponent", type=float, default=3.0, help="beta in r / N(msg)^beta")
+    p.add_argument("--max-episode-steps", type=int, default=5000)
+    p.add_argument("--ray-address", help="Ray cluster address ('auto' for the local one): collect on Ray")
+    p.add_argument("--device", help="learner device (default: cuda when present)")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--minibatches", type=int, default=2)
+    p.add_argument("--entropy-coef", type=float, default=0.01)
+    p.add_argument("--hidden-size", type=int, default=256)
+    p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    config = TrainConfig(
+        task=args.task, reward=args.reward, frames=int(args.frames), seed=args.seed, workers=args.workers,
+        envs_per_worker=args.envs_per_worker, rollout=args.rollout, run_dir=args.run_dir, resume=args.resume,
+        reward_server=args.reward_server, llm=args.llm, store=args.store, intrinsic_coef=args.intrinsic_coef,
+        extrinsic_coef=args.extrinsic_coef, count_exponent=args.count_exponent,
+        max_episode_steps=args.max_episode_steps, ray_address=args.ray_address,
+        checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+        ppo=PPOConfig(learning_rate=args.lr, epochs=args.epochs, minibatches=args.minibatches,
+                      entropy_coef=args.entropy_coef),
+        policy=PolicyConfig(hidden_size=args.hidden_size),
+    )
+    if args.device:
+        config.device = args.device
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    config = parse_args(argv)
+    result = train(config)
+    episodes = result.episodes
+    print(
+        f"\ntrained {result.frames:,} frames in {result.seconds:.0f} s ({result.frames_per_second:.0f} frames/s, "
+        f"{result.updates} updates); {episodes} episodes finished; intrinsic reward on "
+        f"{result.intrinsic_steps:,} steps"
+    )
+    print(f"run folder: {result.run_dir}  (episodes.csv, tensorboard/, checkpoint.pt)")
+    if result.plot is not None:
+        print(f"learning curves: {result.plot}")
+
+
+if __name__ == "__main__":
+    main()

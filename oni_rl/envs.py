@@ -1,0 +1,118 @@
+"""One training env: NLE task → ``OniRewardWrapper`` → episode statistics → TorchRL ``GymWrapper``.
+
+The factory is a picklable ``EnvFactory`` so that TorchRL's multi-process and Ray collectors can
+build the env inside each worker; every worker's wrapper opens its own client to the reward
+server (no env ever waits on the network: see ``OniRewardWrapper``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from nle import nethack
+from torchrl.data import Unbounded
+from torchrl.envs import (
+    Compose,
+    GymWrapper,
+    InitTracker,
+    RewardSum,
+    StepCounter,
+    TensorDictPrimer,
+    TransformedEnv,
+)
+from torchrl.envs.gym_like import default_info_dict_reader
+
+from oni_rl.tasks import make_task
+from oni_wrappers import OniRewardWrapper
+
+TASK_SUCCESSFUL = 2  # NLE's StepStatus for a won task (Staircase*, Oracle)
+
+#: per-step info written by :class:`EpisodeStats`, read into the collected data
+STAT_KEYS: tuple[str, ...] = (
+    "episode_extrinsic", "episode_intrinsic", "score", "success", "table_version",
+)
+
+
+class EpisodeStats(gym.Wrapper):
+    """Puts what a user wants to see per episode into ``info`` as flat floats, every step.
+
+    ``episode_extrinsic`` is the task's own reward summed so far (before any coefficient),
+    ``episode_intrinsic`` the ONI part of the training reward summed so far, ``score`` the
+    in-game score (``blstats``, the episode's best), ``success`` 1 when the task was won on this step, and
+    ``table_version`` the reward table the wrapper used. The trainer reads them at episode ends.
+    """
+
+    def __init__(self, env: OniRewardWrapper) -> None:
+        super().__init__(env)
+        self._oni = env
+        self._extrinsic = 0.0
+        self._intrinsic = 0.0
+        self._score = 0.0  # the best seen: NLE's final observation after death can be blank
+
+    def reset(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+        self._extrinsic = 0.0
+        self._intrinsic = 0.0
+        self._score = 0.0
+        obs, info = self.env.reset(**kwargs)
+        return obs, self._fill(info, obs, success=0.0)
+
+    def step(self, action: Any):  # type: ignore[no-untyped-def]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        extrinsic = float(info["oni"]["extrinsic"])
+        self._extrinsic += extrinsic
+        self._intrinsic += float(reward) - self._oni.extrinsic_coef * extrinsic
+        success = float(info.get("end_status") == TASK_SUCCESSFUL)
+        return obs, reward, terminated, truncated, self._fill(info, obs, success)
+
+    def _fill(self, info: dict[str, Any], obs: dict[str, np.ndarray], success: float) -> dict[str, Any]:
+        version = self._oni.client.version if self._oni.client is not None else 0
+        self._score = max(self._score, float(obs["blstats"][nethack.NLE_BL_SCORE]))
+        values = (self._extrinsic, self._intrinsic, self._score, success, version)
+        for key, value in zip(STAT_KEYS, values, strict=True):
+            info[key] = np.float32(value)  # TorchRL's info reader wants numpy scalars
+        return info
+
+
+@dataclass(frozen=True)
+class EnvFactory:
+    """Builds one TorchRL env; a plain dataclass so collectors can pickle it to their workers."""
+
+    task: str
+    server: str | None  # reward server URL; None = extrinsic reward only
+    intrinsic_coef: float = 0.4
+    extrinsic_coef: float = 0.1
+    count_exponent: float = 3.0
+    hidden_size: int = 256
+    max_episode_steps: int = 5000
+
+    def __call__(self) -> TransformedEnv:
+        task_env = make_task(self.task, max_episode_steps=self.max_episode_steps)
+        oni = OniRewardWrapper(
+            task_env, server=self.server, intrinsic_coef=self.intrinsic_coef,
+            extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent,
+        )
+        base = GymWrapper(EpisodeStats(oni), categorical_action_encoding=True)
+        base.set_info_dict_reader(
+            default_info_dict_reader(
+                list(STAT_KEYS),
+                spec={key: Unbounded(shape=(), dtype=torch.float32) for key in STAT_KEYS},
+            )
+        )
+        return TransformedEnv(base, Compose(
+            InitTracker(), StepCounter(), RewardSum(), self.recurrent_state_primer()
+        ))
+
+    def recurrent_state_primer(self) -> TensorDictPrimer:
+        """Zero LSTM state in every reset, so the policy's state travels with the data."""
+        shape = (1, self.hidden_size)  # (layers, hidden), as torchrl.modules.LSTMModule stores it
+        return TensorDictPrimer(
+            {
+                "recurrent_state_h": Unbounded(shape=shape, dtype=torch.float32),
+                "recurrent_state_c": Unbounded(shape=shape, dtype=torch.float32),
+            },
+            expand_specs=True,
+        )

@@ -1,0 +1,236 @@
+"""The PPO training run: reward server, collectors, updates, logging, checkpoints.
+
+``train(TrainConfig(...))`` is what ``examples/torchrl_nethack.py`` runs; tests and benchmarks
+call it directly. Collection goes through TorchRL's ``Collector``: worker processes on this
+machine (``backend="process"``), or Ray actors anywhere on a cluster (``backend="ray"``); each
+worker steps ``envs_per_worker`` envs in a ``SerialEnv`` so the policy acts on a batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import torch
+from tensordict import TensorDictBase
+from torchrl.collectors import Collector
+from torchrl.envs import SerialEnv
+from tqdm import tqdm
+
+from oni_rl.envs import EnvFactory
+from oni_rl.logbook import Logbook, finished_episodes, plot_runs, tensor_stats
+from oni_rl.policy import ActorCritic, PolicyConfig, build_actor_critic
+from oni_rl.ppo import PPOConfig, UpdateReport, add_advantages, make_loss, ppo_update
+from oni_rl.tasks import EXTENDED_ACTIONS
+
+log = logging.getLogger(__name__)
+
+RewardType = Literal["none", "retrieval", "classification", "ranking"]
+
+
+@dataclass
+class TrainConfig:
+    task: str = "NetHackScore-v0"
+    reward: RewardType = "retrieval"
+    frames: int = 20_000
+    seed: int = 0
+    workers: int = 2
+    envs_per_worker: int = 4
+    rollout: int = 64  # steps per env between updates (the LSTM's training sequence length)
+    run_dir: Path = Path("runs/oni")
+    reward_server: str | None = None  # URL; None starts one in this process (unless reward == "none")
+    llm: str | None = None  # litellm model string for the in-process server (None: embedded default)
+    store: Path | None = None  # the in-process server's store (default: run_dir/oni.sqlite)
+    intrinsic_coef: float = 0.4
+    extrinsic_coef: float = 0.1
+    count_exponent: float = 3.0
+    max_episode_steps: int = 5000
+    ray_address: str | None = None
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    checkpoint_every: int = 10  # updates
+    resume: bool = False
+    progress: bool = True
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    @property
+    def frames_per_batch(self) -> int:
+        return self.workers * self.envs_per_worker * self.rollout
+
+
+@dataclass
+class TrainResult:
+    frames: int  # trained in this call (a resumed run counts from where it resumed)
+    updates: int  # in all, the checkpoint's included
+    seconds: float
+    collect_seconds: float
+    episodes: int
+    last_report: UpdateReport | None
+    run_dir: Path
+    plot: Path | None
+    intrinsic_steps: int  # collected steps whose training reward had an intrinsic part
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def make_worker_env(factory: EnvFactory, envs: int) -> SerialEnv:
+    return SerialEnv(envs, factory)
+
+
+@contextlib.contextmanager
+def reward_server(config: TrainConfig) -> Iterator[str | None]:
+    """The URL envs ship messages to: the given one, none, or a server started in this process."""
+    if config.reward == "none":
+        yield None
+        return
+    if config.reward_server is not None:
+        yield config.reward_server
+        return
+    from reward_server import ServerConfig  # noqa: PLC0415 - the server extra only when used
+    from reward_server.runner import BackgroundServer  # noqa: PLC0415
+
+    settings = ServerConfig(port=0, reward_model=config.reward, store=config.store or config.run_dir / "oni.sqlite")
+    if config.llm is not None:
+        settings = settings.model_copy(update={"llm": config.llm})
+    with BackgroundServer(settings) as server:
+        log.info("reward server %s (%s, %s) on %s", settings.llm, config.reward, settings.store, server.url)
+        yield server.url
+
+
+def server_scalars(url: str | None) -> dict[str, float]:
+    """Annotation progress for TensorBoard; a slow or dead server costs one skipped point, not the run."""
+    if url is None:
+        return {}
+    try:
+        stats = httpx.get(f"{url}/v1/stats", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    keys = ("messages", "labelled", "queued", "table_version", "positive_share", "preferences", "model_version")
+    return {f"oni/{k}": float(stats[k]) for k in keys if isinstance(stats.get(k), int | float)}
+
+
+def build_collector(config: TrainConfig, model: ActorCritic, server: str | None) -> Collector:
+    factory = EnvFactory(
+        task=config.task, server=server, intrinsic_coef=config.intrinsic_coef,
+        extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent,
+        hidden_size=config.policy.hidden_size, max_episode_steps=config.max_episode_steps,
+    )
+    make_env = partial(make_worker_env, factory, config.envs_per_worker)
+    common = dict(
+        policy=model.policy, frames_per_batch=config.frames_per_batch, total_frames=-1,
+        num_collectors=config.workers, sync=True,
+        policy_device=config.device, env_device="cpu", storing_device="cpu",
+    )
+    if config.ray_address is not None:
+        options = {"ray_init_config": {"address": config.ray_address}}
+        return Collector([make_env] * config.workers, backend="ray", backend_options=options, **common)
+    return Collector([make_env] * config.workers, backend="process",
+                     backend_options={"cat_results": "stack"}, **common)
+
+
+def as_sequences(data: TensorDictBase) -> TensorDictBase:
+    """``[workers, envs, time]`` (or any leading shape) → ``[rows, time]``."""
+    return data.reshape(-1, data.shape[-1])
+
+
+def save_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optimizer, frames: int,
+                    updates: int, config: TrainConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "frames": frames,
+                "updates": updates, "config": {k: str(v) for k, v in asdict(config).items()}}, tmp)
+    tmp.replace(path)  # a crash mid-save never leaves a torn checkpoint
+
+
+def load_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
+    state = torch.load(path, map_location=next(iter(model.parameters())).device, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["frames"]), int(state["updates"])
+
+
+def train(config: TrainConfig) -> TrainResult:
+    torch.manual_seed(config.seed)
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    model = build_actor_critic(len(EXTENDED_ACTIONS), config.policy)
+    model.modules.to(config.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.ppo.learning_rate, eps=1e-5)
+    loss_module = make_loss(model, config.ppo)
+    checkpoint = config.run_dir / "checkpoint.pt"
+    frames = updates = 0
+    if config.resume and checkpoint.exists():
+        frames, updates = load_checkpoint(checkpoint, model, optimizer)
+        log.info("resumed from %s at %d frames, %d updates", checkpoint, frames, updates)
+    logbook = Logbook(config.run_dir)
+    collect_seconds = 0.0
+    start_frames = frames
+    report: UpdateReport | None = None
+    intrinsic_steps = 0
+    with reward_server(config) as server:
+        collector = build_collector(config, model, server)
+        collector.set_seed(config.seed + 1000 * updates)
+        start = time.perf_counter()  # frames/s counts training, not the server's or workers' start-up
+        bar = tqdm(total=config.frames, initial=frames, unit="frame", disable=not config.progress,
+                   desc=f"{config.task} [{config.reward}]", dynamic_ncols=True)
+        try:
+            batches = iter(collector)
+            while frames < config.frames:
+                tick = time.perf_counter()
+                data = as_sequences(next(batches)).to(config.device)
+                collect_seconds += time.perf_counter() - tick
+                frames += data.numel()
+                episodes = finished_episodes(data, frames)
+                intrinsic_steps += int((data["next", "episode_intrinsic"] != 0).sum())
+                add_advantages(data, model, config.ppo)
+                report = ppo_update(data, model, loss_module, optimizer, config.ppo)
+                updates += 1
+                collector.update_policy_weights_()
+                logbook.add_episodes(episodes)
+                logbook.add_scalars({f"loss/{k}": v for k, v in asdict(report).items()} | tensor_stats(data)
+                                    | server_scalars(server) | intrinsic_share(logbook, config), frames)
+                elapsed = time.perf_counter() - start
+                logbook.add_scalars({"perf/frames_per_second": (frames - start_frames) / elapsed}, frames)
+                bar.update(data.numel())
+                bar.set_postfix(fps=f"{(frames - start_frames) / elapsed:.0f}",
+                                ret=_fmt(logbook.recent("extrinsic_return")), score=_fmt(logbook.recent("score")),
+                                intr=_fmt(logbook.recent("intrinsic_return")), refresh=False)
+                if updates % config.checkpoint_every == 0:
+                    save_checkpoint(checkpoint, model, optimizer, frames, updates, config)
+        finally:
+            bar.close()
+            collector.shutdown()
+        seconds = time.perf_counter() - start
+    save_checkpoint(checkpoint, model, optimizer, frames, updates, config)
+    logbook.close()
+    plot = None
+    if logbook.episodes:
+        plot = plot_runs({config.reward: [logbook.episodes]}, config.run_dir / "learning_curves.png",
+                         f"{config.task}, reward {config.reward}")
+    return TrainResult(
+        frames=frames - start_frames, updates=updates, seconds=seconds, collect_seconds=collect_seconds,
+        episodes=len(logbook.episodes), last_report=report, run_dir=config.run_dir, plot=plot,
+        intrinsic_steps=intrinsic_steps,
+    )
+
+
+def intrinsic_share(logbook: Logbook, config: TrainConfig, window: int = 100) -> dict[str, float]:
+    """Share of the training return that came from ONI over the last ``window`` episodes."""
+    recent = logbook.episodes[-window:]
+    if not recent:
+        return {}
+    intrinsic = sum(abs(e.intrinsic_return) for e in recent)
+    extrinsic = sum(abs(config.extrinsic_coef * e.extrinsic_return) for e in recent)
+    total = intrinsic + extrinsic
+    return {"oni/intrinsic_share": intrinsic / total} if total else {}
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -1,0 +1,50 @@
+"""The paper's task envs on the real NLE: StaircaseLvl3/4 pay on reaching the dungeon level, not before."""
+
+from __future__ import annotations
+
+import pytest
+from nle import nethack
+
+from oni_rl.tasks import EXTENDED_ACTIONS, TASKS, make_task
+
+# wizard mode's level teleport (^V) takes the hero to any level: the test needs no luck to descend
+WIZARD_ACTIONS = tuple(nethack.ACTIONS) + (nethack.WizardCommand.WIZLEVELPORT,)
+
+
+def teleport(env, level: int):  # type: ignore[no-untyped-def]
+    keys = [nethack.WizardCommand.WIZLEVELPORT, *map(ord, str(level)), nethack.MiscAction.MORE]
+    total = 0.0
+    for key in keys:
+        obs, reward, terminated, truncated, info = env.step(WIZARD_ACTIONS.index(key))
+        total += reward
+    return obs, total, terminated, info
+
+
+@pytest.mark.parametrize(("task", "target"), [("NetHackStaircaseLvl3-v0", 3), ("NetHackStaircaseLvl4-v0", 4)])
+def test_staircase_level_task_pays_on_reaching_the_level(task: str, target: int) -> None:
+    env = make_task(task, extended_actions=False, actions=WIZARD_ACTIONS, wizard=True, allow_all_modes=True)
+    env.reset(seed=0)
+    obs, reward, terminated, _ = teleport(env, target - 1)
+    assert obs["blstats"][nethack.NLE_BL_DEPTH] == target - 1
+    assert not terminated
+    assert reward < 0.5  # at most the frozen-step penalty
+    obs, reward, terminated, info = teleport(env, target)
+    assert obs["blstats"][nethack.NLE_BL_DEPTH] == target
+    assert terminated
+    assert reward == pytest.approx(1.0, abs=0.05)
+    assert info["end_status"] == 2  # TASK_SUCCESSFUL
+    env.close()
+
+
+def test_every_task_uses_the_extended_action_set() -> None:
+    for task in TASKS:
+        env = make_task(task)
+        assert env.action_space.n == len(EXTENDED_ACTIONS)
+        assert env.unwrapped.actions == EXTENDED_ACTIONS
+        assert set(env.observation_space.spaces) == {"glyphs", "blstats", "message"}
+        env.close()
+
+
+def test_unknown_task_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown task 'NetHackStaircaseLvl9-v0'"):
+        make_task("NetHackStaircaseLvl9-v0")

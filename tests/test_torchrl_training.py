@@ -1,0 +1,106 @@
+"""TorchRL PPO with ONI rewards, for real: NLE in collector processes, the reward server with the
+embedded LLM, the LSTM agent. A few thousand frames on the CPU; learning itself is measured in
+``benchmarks/learning_curves.py``, not here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from oni_rl.logbook import finished_episodes, read_episodes
+from oni_rl.policy import build_actor_critic, egocentric_crop
+from oni_rl.ppo import PPOConfig, add_advantages
+from oni_rl.tasks import EXTENDED_ACTIONS
+from oni_rl.train import TrainConfig, train
+
+
+def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
+    settings: dict[str, object] = dict(
+        task="NetHackScore-v0", reward="retrieval", frames=frames, workers=2, envs_per_worker=2, rollout=32,
+        run_dir=run_dir, max_episode_steps=150, checkpoint_every=1, progress=False,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.llm
+def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = train(small_run(run_dir, frames=1536))
+    assert first.frames == 1536 and first.updates == 12
+    assert first.last_report is not None and first.last_report.finite()
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert checkpoint["frames"] == 1536 and checkpoint["updates"] == 12
+
+    # resume: same store (the LLM's labels from the first part are served at once), same weights
+    second = train(small_run(run_dir, frames=3072, resume=True))
+    assert second.frames == 1536 and second.updates == 24  # updates count from the checkpoint
+    assert second.last_report is not None and second.last_report.finite()
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["updates"] == 24
+    # the intrinsic reward reached the learner: steps whose training reward had an ONI part
+    assert second.intrinsic_steps > 0
+    episodes = read_episodes(run_dir / "episodes.csv")
+    assert len(episodes) >= 8  # 150-step episodes, 4 envs, 3072 frames
+    assert any(e.intrinsic_return > 0 for e in episodes)
+    assert all(math.isfinite(e.training_return) for e in episodes)
+    assert (run_dir / "learning_curves.png").stat().st_size > 10_000
+    assert any((run_dir / "tensorboard").iterdir())
+
+
+def test_resume_restores_the_exact_weights(tmp_path: Path) -> None:
+    run_dir = tmp_path / "none"
+    train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2))
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    model = build_actor_critic(len(EXTENDED_ACTIONS))
+    model.load_state_dict(saved)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
+    again = train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2, resume=True))
+    assert again.frames == 0 and again.updates == 4  # already at its frame budget: nothing to do, nothing lost
+
+
+def test_egocentric_crop_centres_the_hero_and_pads_off_map() -> None:
+    glyphs = torch.arange(21 * 79).reshape(1, 21, 79)
+    crop = egocentric_crop(glyphs, torch.tensor([0]), torch.tensor([10]), 3)
+    assert crop[0, 1, 1] == glyphs[0, 10, 0]
+    assert crop[0, 1, 2] == glyphs[0, 10, 1]
+    assert (crop[0, :, 0] == crop.new_tensor(5976)).all()  # left of column 0: padding (MAX_GLYPH)
+
+
+def test_advantages_bootstrap_truncation_but_not_termination() -> None:
+    """GAE with lambda = 1, gamma = 1 and a constant critic: V(next) counts only when not terminated."""
+    model = build_actor_critic(len(EXTENDED_ACTIONS))
+    for p in model.parameters():
+        torch.nn.init.zeros_(p)
+    torch.nn.init.constant_(model.modules["value"].bias, 5.0)  # V(s) = 5 everywhere
+
+    def step_data(terminated: bool, truncated: bool) -> TensorDict:
+        obs = {"glyphs": torch.zeros(1, 1, 21, 79, dtype=torch.int16), "blstats": torch.zeros(1, 1, 27),
+               "message": torch.zeros(1, 1, 256, dtype=torch.uint8), "is_init": torch.ones(1, 1, 1, dtype=torch.bool),
+               "recurrent_state_h": torch.zeros(1, 1, 1, 256), "recurrent_state_c": torch.zeros(1, 1, 1, 256)}
+        flags = {"reward": torch.ones(1, 1, 1), "terminated": torch.tensor([[[terminated]]]),
+                 "truncated": torch.tensor([[[truncated]]]), "done": torch.tensor([[[terminated or truncated]]])}
+        return TensorDict({**obs, "next": {**obs, **flags}}, batch_size=(1, 1))
+
+    config = PPOConfig(gamma=1.0, gae_lambda=1.0)
+    terminal = add_advantages(step_data(terminated=True, truncated=False), model, config)
+    truncated = add_advantages(step_data(terminated=False, truncated=True), model, config)
+    assert terminal["value_target"].item() == pytest.approx(1.0, abs=1e-4)  # r only
+    assert truncated["value_target"].item() == pytest.approx(6.0, abs=1e-4)  # r + V(final obs)
+
+
+def test_finished_episodes_reads_only_done_steps() -> None:
+    done = torch.tensor([[False, True, False, True]]).unsqueeze(-1)
+    next_td = TensorDict({
+        "done": done, "step_count": torch.tensor([[[1], [2], [1], [2]]]),
+        "episode_reward": torch.tensor([[[0.0], [1.5], [0.0], [2.5]]]),
+        "episode_extrinsic": torch.tensor([[0.0, 10.0, 0.0, 20.0]]),
+        "episode_intrinsic": torch.tensor([[0.0, 0.5, 0.0, 0.7]]),
+        "score": torch.tensor([[0.0, 40.0, 0.0, 80.0]]), "success": torch.tensor([[0.0, 0.0, 0.0, 1.0]]),
+    }, batch_size=(1, 4))
+    episodes = finished_episodes(TensorDict({"next": next_td}, batch_size=(1, 4)), frames=4)
+    assert [(e.extrinsic_return, e.score, e.success, e.length) for e in episodes] == [
+        (10.0, 40.0, 0.0, 2), (20.0, 80.0, 1.0, 2)]
