@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     config = parse_args(argv)
     result = train(config)
     episodes = result.episodes

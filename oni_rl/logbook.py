@@ -115,6 +115,7 @@ def plot_runs(runs: dict[str, list[list[Episode]]], path: Path, title: str) -> P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import EngFormatter  # noqa: PLC0415
 
     panels = [("score", "in-game score"), ("extrinsic_return", "task return"),
               ("intrinsic_return", "intrinsic return"), ("success", "success rate")]
@@ -132,6 +133,7 @@ def plot_runs(runs: dict[str, list[list[Episode]]], path: Path, title: str) -> P
                 axis.fill_between(grid, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
         axis.set_title(label)
         axis.set_xlabel("frames")
+        axis.xaxis.set_major_formatter(EngFormatter(sep=""))
     axes[0].legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()

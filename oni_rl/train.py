@@ -198,7 +198,7 @@ def train(config: TrainConfig) -> TrainResult:
                                     | server_scalars(server) | intrinsic_share(logbook, config), frames)
                 elapsed = time.perf_counter() - start
                 logbook.add_scalars({"perf/frames_per_second": (frames - start_frames) / elapsed}, frames)
-                bar.update(data.numel())
+                bar.update(min(data.numel(), config.frames - bar.n))  # the last batch may overshoot
                 bar.set_postfix(fps=f"{(frames - start_frames) / elapsed:.0f}",
                                 ret=_fmt(logbook.recent("extrinsic_return")), score=_fmt(logbook.recent("score")),
                                 intr=_fmt(logbook.recent("intrinsic_return")), refresh=False)
