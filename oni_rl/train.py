@@ -28,7 +28,7 @@ from oni_rl.envs import EnvFactory
 from oni_rl.logbook import Logbook, finished_episodes, plot_runs, tensor_stats
 from oni_rl.policy import ActorCritic, PolicyConfig, build_actor_critic
 from oni_rl.ppo import PPOConfig, UpdateReport, add_advantages, make_loss, ppo_update
-from oni_rl.tasks import EXTENDED_ACTIONS
+from oni_rl.tasks import EXTENDED_ACTIONS, default_extrinsic_coef
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class TrainConfig:
     llm: str | None = None  # litellm model string for the in-process server (None: embedded default)
     store: Path | None = None  # the in-process server's store (default: run_dir/oni.sqlite)
     intrinsic_coef: float = 0.4
-    extrinsic_coef: float = 0.1
+    extrinsic_coef: float | None = None  # None: the reference's per-task value (default_extrinsic_coef)
     count_exponent: float = 3.0
     max_episode_steps: int = 5000
     ray_address: str | None = None
@@ -59,6 +59,10 @@ class TrainConfig:
     progress: bool = True
     ppo: PPOConfig = field(default_factory=PPOConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    def __post_init__(self) -> None:
+        if self.extrinsic_coef is None:
+            self.extrinsic_coef = default_extrinsic_coef(self.task)
 
     @property
     def frames_per_batch(self) -> int:
@@ -131,7 +135,9 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None)
         policy_device=config.device, env_device="cpu", storing_device="cpu",
     )
     if config.ray_address is not None:
-        options = {"ray_init_config": {"address": config.ray_address}}
+        # "local" starts a Ray instance on this machine (a smoke test of the path); else join a cluster
+        init = {} if config.ray_address == "local" else {"address": config.ray_address}
+        options = {"ray_init_config": init}
         return Collector([make_env] * config.workers, backend="ray", backend_options=options, **common)
     return Collector([make_env] * config.workers, backend="process",
                      backend_options={"cat_results": "stack"}, **common)
@@ -227,7 +233,7 @@ def intrinsic_share(logbook: Logbook, config: TrainConfig, window: int = 100) ->
     if not recent:
         return {}
     intrinsic = sum(abs(e.intrinsic_return) for e in recent)
-    extrinsic = sum(abs(config.extrinsic_coef * e.extrinsic_return) for e in recent)
+    extrinsic = sum(abs((config.extrinsic_coef or 0.0) * e.extrinsic_return) for e in recent)
     total = intrinsic + extrinsic
     return {"oni/intrinsic_share": intrinsic / total} if total else {}
 

@@ -48,3 +48,13 @@ def test_every_task_uses_the_extended_action_set() -> None:
 def test_unknown_task_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown task 'NetHackStaircaseLvl9-v0'"):
         make_task("NetHackStaircaseLvl9-v0")
+
+
+def test_extrinsic_coefficient_follows_the_reference_per_task() -> None:
+    from oni_rl.tasks import default_extrinsic_coef
+    from oni_rl.train import TrainConfig
+
+    assert default_extrinsic_coef("NetHackScore-v0") == 0.1
+    assert default_extrinsic_coef("NetHackStaircaseLvl4-v0") == 10.0
+    assert TrainConfig(task="NetHackOracle-v0").extrinsic_coef == 10.0
+    assert TrainConfig(task="NetHackScore-v0", extrinsic_coef=0.0).extrinsic_coef == 0.0  # reward-free
