@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # oni_rl from this checkout, not installed there
 
-from sample_factory.algo.utils.context import global_model_factory  # noqa: E402
-from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args  # noqa: E402
-from sample_factory.envs.env_utils import register_env  # noqa: E402
-from sample_factory.model.encoder import Encoder  # noqa: E402
-from sample_factory.train import run_rl  # noqa: E402
+from sample_factory.algo.utils.context import global_model_factory
+from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
+from sample_factory.envs.env_utils import register_env
+from sample_factory.model.encoder import Encoder
+from sample_factory.train import run_rl
 
-from oni_rl.encoder import NetHackEncoder, PolicyConfig  # noqa: E402
-from oni_rl.tasks import make_task  # noqa: E402
+from oni_rl.encoder import NetHackEncoder, PolicyConfig
+from oni_rl.tasks import make_task
 
 ENV_NAME = "oni_nethack_score"
 

@@ -4,7 +4,9 @@ Both train on ``NetHackScore-v0`` with the extended action set, the same ``NetHa
 an LSTM of 256, ``--workers`` processes × ``--envs-per-worker`` envs, 64-step rollouts and
 512-frame batches seen in 2 epochs × 2 minibatches; extrinsic reward only (``--reward none``:
 this is the trainers' speed, ONI's own cost is ``benchmarks.training_overhead``). The two run
-one after the other, alternating (SF, ours, ours, SF, ...), never at the same time.
+one after the other, never at the same time, in the order SF, sync, async, async, sync, SF.
+Ours runs twice: ``sync`` (collect, then update: on-policy PPO) and ``async``
+(``--async-collection``: workers keep collecting during updates, as Sample Factory's APPO does).
 
 Sample Factory runs in its own virtual environment (see ``benchmarks/sample_factory_nethack.py``).
 Its rate is read from its own log: frames between its first report with frames and its last,
@@ -53,13 +55,15 @@ def run_sample_factory(args: argparse.Namespace, tmp: Path, tag: str) -> float:
     return fps
 
 
-def run_ours(args: argparse.Namespace, tmp: Path, tag: str) -> float:
+def run_ours(args: argparse.Namespace, tmp: Path, tag: str, async_collection: bool) -> float:
     result = train(TrainConfig(
+        async_collection=async_collection,
         task="NetHackScore-v0", reward="none", frames=args.frames, seed=args.seed, workers=args.workers,
         envs_per_worker=args.envs_per_worker, rollout=64, run_dir=tmp / tag, checkpoint_every=10**9,
         max_episode_steps=args.max_episode_steps, progress=False,
     ))
-    print(f"  {tag:<10} oni_rl         {result.frames_per_second:7.1f} frames/s", flush=True)
+    mode = "async" if async_collection else "sync"
+    print(f"  {tag:<10} oni_rl {mode:<7} {result.frames_per_second:7.1f} frames/s", flush=True)
     return result.frames_per_second
 
 
@@ -73,19 +77,22 @@ def main() -> None:
     p.add_argument("--max-episode-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    fps: dict[str, list[float]] = {"sf": [], "ours": []}
+    fps: dict[str, list[float]] = {"sf": [], "sync": [], "async": []}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         print(f"NetHackScore-v0, {args.workers} workers x {args.envs_per_worker} envs, {args.frames} frames a run")
         for r in range(args.rounds):
-            order = ("sf", "ours", "ours", "sf") if r % 2 == 0 else ("ours", "sf", "sf", "ours")
-            for i, arm in enumerate(order):
+            order = ("sf", "sync", "async", "async", "sync", "sf")
+            for i, arm in enumerate(order if r % 2 == 0 else order[::-1]):
                 tag = f"r{r + 1}.{i + 1}"
-                fps[arm].append(run_sample_factory(args, tmp, tag) if arm == "sf" else run_ours(args, tmp, tag))
-    sf, ours = statistics.mean(fps["sf"]), statistics.mean(fps["ours"])
+                fps[arm].append(run_sample_factory(args, tmp, tag) if arm == "sf"
+                                else run_ours(args, tmp, tag, async_collection=arm == "async"))
+    sf = statistics.mean(fps["sf"])
     print(f"sample-factory: {sf:.1f} frames/s (runs: {', '.join(f'{v:.0f}' for v in fps['sf'])})")
-    print(f"oni_rl:         {ours:.1f} frames/s (runs: {', '.join(f'{v:.0f}' for v in fps['ours'])})")
-    print(f"ratio oni_rl / sample-factory: {ours / sf:.3f}  (target >= 0.5)")
+    for mode in ("sync", "async"):
+        ours = statistics.mean(fps[mode])
+        print(f"oni_rl {mode:<7} {ours:.1f} frames/s (runs: {', '.join(f'{v:.0f}' for v in fps[mode])}); "
+              f"ratio to sample-factory {ours / sf:.3f}  (target >= 0.5)")
 
 
 if __name__ == "__main__":

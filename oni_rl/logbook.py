@@ -49,7 +49,7 @@ class Logbook:
     """Appends episodes to ``episodes.csv`` and scalars to TensorBoard under one run folder."""
 
     def __init__(self, run_dir: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - tensorboard is heavy
+        from torch.utils.tensorboard import SummaryWriter
 
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
@@ -111,11 +111,11 @@ def smoothed(frames: list[int], values: list[float], points: int = 50) -> tuple[
 
 def plot_runs(runs: dict[str, list[list[Episode]]], path: Path, title: str) -> Path:
     """One panel per statistic; each label's seeds are averaged per frame bin, the band is min–max."""
-    import matplotlib  # noqa: PLC0415 - only when a plot is asked for
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from matplotlib.ticker import EngFormatter  # noqa: PLC0415
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
 
     panels = [("score", "in-game score"), ("extrinsic_return", "task return"),
               ("intrinsic_return", "intrinsic return"), ("success", "success rate")]

@@ -24,7 +24,6 @@ from torchrl.objectives.value.functional import generalized_advantage_estimate
 
 from oni_rl.policy import ActorCritic
 
-
 COLLECTED_ACTIVATIONS = ("core", "embedding", "logits")  # acting-time outputs, recomputed by the loss
 
 
@@ -69,16 +68,35 @@ def make_loss(model: ActorCritic, config: PPOConfig) -> ClipPPOLoss:
     )
 
 
+CRITIC_INPUTS = ["glyphs", "blstats", "message", "is_init", "recurrent_state_h", "recurrent_state_c"]
+
+
 @torch.no_grad()
 def add_advantages(data: TensorDictBase, model: ActorCritic, config: PPOConfig) -> TensorDictBase:
-    """Writes ``advantage`` and ``value_target`` into ``data`` (shape ``[rows, time]``)."""
-    flat = data.reshape(-1)
-    keys = ["glyphs", "blstats", "message", "is_init", "recurrent_state_h", "recurrent_state_c"]
-    value = model.critic(flat.select(*keys))["state_value"].reshape(*data.shape, 1)
-    next_value = model.critic(flat["next"].select(*keys))["state_value"].reshape(*data.shape, 1)
+    """Writes ``advantage`` and ``value_target`` into ``data`` (shape ``[rows, time]``).
+
+    V(s_t) is the value the acting policy recorded (the collector's policy computes it with the
+    action: the same parameters and LSTM state, so nothing is recomputed). V(s_{t+1}) is
+    the recorded value one column later, except where that column is not the same
+    episode's next step: the last column (the next batch has it) and truncated steps (the next
+    column is a new episode). Only those are evaluated here, from the stored next LSTM state.
+    """
+    rows, steps = data.shape
+    if "state_value" in data.keys():
+        value = data["state_value"]
+    else:  # data not collected by ActorCritic.policy: evaluate every step
+        value = model.critic(data.reshape(-1).select(*CRITIC_INPUTS))["state_value"].reshape(rows, steps, 1)
+    terminated = data["next", "terminated"]
+    done = data["next", "done"]
+    evaluate = (done & ~terminated).squeeze(-1)  # truncated: bootstrap from the real final observation
+    evaluate[:, -1] = True
+    next_value = torch.zeros_like(value)
+    next_value[:, :-1] = value[:, 1:]
+    next_inputs = data["next"][evaluate].select(*CRITIC_INPUTS)
+    next_value[evaluate] = model.critic(next_inputs)["state_value"]
     advantage, value_target = generalized_advantage_estimate(
         config.gamma, config.gae_lambda, value, next_value,
-        data["next", "reward"], data["next", "done"], data["next", "terminated"], time_dim=data.ndim - 1,
+        data["next", "reward"], done, terminated, time_dim=data.ndim - 1,
     )
     data.set("state_value", value)
     data.set("advantage", advantage)

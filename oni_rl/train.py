@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,10 @@ class TrainConfig:
     count_exponent: float = 3.0
     max_episode_steps: int = 5000
     ray_address: str | None = None
+    # APPO-style: workers keep collecting during updates. A batch is then one worker's envs over
+    # workers × rollout steps (same frames per update), up to one update behind the learner (PPO's
+    # ratio uses the behaviour policy's stored log-probs, so the objective stays correct)
+    async_collection: bool = False
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     checkpoint_every: int = 10  # updates
     resume: bool = False
@@ -99,8 +104,8 @@ def reward_server(config: TrainConfig) -> Iterator[str | None]:
     if config.reward_server is not None:
         yield config.reward_server
         return
-    from reward_server import ServerConfig  # noqa: PLC0415 - the server extra only when used
-    from reward_server.runner import BackgroundServer  # noqa: PLC0415
+    from reward_server import ServerConfig
+    from reward_server.runner import BackgroundServer
 
     settings = ServerConfig(port=0, reward_model=config.reward, store=config.store or config.run_dir / "oni.sqlite")
     if config.llm is not None:
@@ -129,22 +134,31 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None)
         hidden_size=config.policy.hidden_size, max_episode_steps=config.max_episode_steps,
     )
     make_env = partial(make_worker_env, factory, config.envs_per_worker)
-    common = dict(
-        policy=model.policy, frames_per_batch=config.frames_per_batch, total_frames=-1,
-        num_collectors=config.workers, sync=True,
-        policy_device=config.device, env_device="cpu", storing_device="cpu",
-    )
+    common = {
+        "policy": model.policy, "frames_per_batch": config.frames_per_batch, "total_frames": -1,
+        "num_collectors": config.workers, "sync": not config.async_collection,
+        "policy_device": config.device, "env_device": "cpu", "storing_device": "cpu",
+    }
     if config.ray_address is not None:
         # "local" starts a Ray instance on this machine (a smoke test of the path); else join a cluster
         init = {} if config.ray_address == "local" else {"address": config.ray_address}
         options = {"ray_init_config": init}
+        # Ray's collector reads total_frames=-1 as "nothing to collect"; the training loop stops itself
+        common["total_frames"] = 2**62
         return Collector([make_env] * config.workers, backend="ray", backend_options=options, **common)
-    return Collector([make_env] * config.workers, backend="process",
-                     backend_options={"cat_results": "stack"}, **common)
+    if config.async_collection:  # each worker's batch as it comes; workers never wait for the learner
+        return Collector([make_env] * config.workers, backend="process", **common)
+    # sync collection: the workers idle while the learner updates, so the learner may use every core
+    # (TorchRL would otherwise leave this process cores-minus-workers threads: 1 on a 2-core machine)
+    options = {"cat_results": "stack", "num_threads": os.cpu_count() or 1}
+    return Collector([make_env] * config.workers, backend="process", backend_options=options, **common)
 
 
 def as_sequences(data: TensorDictBase) -> TensorDictBase:
     """``[workers, envs, time]`` (or any leading shape) → ``[rows, time]``."""
+    if data.ndim < 2:
+        raise ValueError(f"expected collected data shaped [..., time], got {tuple(data.shape)}: "
+                         "a collector that flattens time would break the LSTM's sequences")
     return data.reshape(-1, data.shape[-1])
 
 

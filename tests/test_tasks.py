@@ -15,7 +15,7 @@ def teleport(env, level: int):  # type: ignore[no-untyped-def]
     keys = [nethack.WizardCommand.WIZLEVELPORT, *map(ord, str(level)), nethack.MiscAction.MORE]
     total = 0.0
     for key in keys:
-        obs, reward, terminated, truncated, info = env.step(WIZARD_ACTIONS.index(key))
+        obs, reward, terminated, _truncated, info = env.step(WIZARD_ACTIONS.index(key))
         total += reward
     return obs, total, terminated, info
 

@@ -19,10 +19,10 @@ from oni_rl.train import TrainConfig, train
 
 
 def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
-    settings: dict[str, object] = dict(
-        task="NetHackScore-v0", reward="retrieval", frames=frames, workers=2, envs_per_worker=2, rollout=32,
-        run_dir=run_dir, max_episode_steps=150, checkpoint_every=1, progress=False,
-    )
+    settings: dict[str, object] = {
+        "task": "NetHackScore-v0", "reward": "retrieval", "frames": frames, "workers": 2, "envs_per_worker": 2,
+        "rollout": 32, "run_dir": run_dir, "max_episode_steps": 150, "checkpoint_every": 1, "progress": False,
+    }
     settings.update(overrides)
     return TrainConfig(**settings)  # type: ignore[arg-type]
 
