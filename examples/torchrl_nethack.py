@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                         "'local' (start Ray here)")
     p.add_argument("--async-collection", action="store_true",
                    help="workers keep collecting during updates (APPO-style; batches up to one update stale)")
+    p.add_argument("--learner-threads", type=int,
+                   help="torch threads of the learner (default: all cores, less one if the LLM runs on this machine)")
     p.add_argument("--device", help="learner device (default: cuda when present)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--epochs", type=int, default=2)
@@ -65,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         reward_server=args.reward_server, llm=args.llm, store=args.store, intrinsic_coef=args.intrinsic_coef,
         extrinsic_coef=args.extrinsic_coef, count_exponent=args.count_exponent,
         max_episode_steps=args.max_episode_steps, ray_address=args.ray_address,
-        async_collection=args.async_collection,
+        async_collection=args.async_collection, learner_threads=args.learner_threads,
         checkpoint_every=args.checkpoint_every, progress=not args.quiet,
         ppo=PPOConfig(learning_rate=args.lr, epochs=args.epochs, minibatches=args.minibatches,
                       entropy_coef=args.entropy_coef),

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
 import torch
@@ -58,6 +59,7 @@ class TrainConfig:
     # workers × rollout steps (same frames per update), up to one update behind the learner (PPO's
     # ratio uses the behaviour policy's stored log-probs, so the objective stays correct)
     async_collection: bool = False
+    learner_threads: int | None = None  # None: every core, less one when the LLM may share this machine
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     checkpoint_every: int = 10  # updates
     resume: bool = False
@@ -150,8 +152,23 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None)
         return Collector([make_env] * config.workers, backend="process", **common)
     # sync collection: the workers idle while the learner updates, so the learner may use every core
     # (TorchRL would otherwise leave this process cores-minus-workers threads: 1 on a 2-core machine)
-    options = {"cat_results": "stack", "num_threads": os.cpu_count() or 1}
+    options = {"cat_results": "stack", "num_threads": learner_threads(config, server)}
     return Collector([make_env] * config.workers, backend="process", backend_options=options, **common)
+
+
+def learner_threads(config: TrainConfig, server: str | None) -> int:
+    """Torch threads for the learner in sync mode, when the workers are idle.
+
+    Every core, unless a reward server on this machine (ours, or a URL on the loopback) may be
+    running an LLM on the CPU: then one core is left to it. Torch's threads meet at barriers, so
+    one of them sharing a core with llama.cpp stalls them all (measured: 0.54x instead of 0.83x
+    of the extrinsic-only frames/s on 2 cores, see benchmarks/RESULTS.md).
+    """
+    if config.learner_threads is not None:
+        return config.learner_threads
+    cores = os.cpu_count() or 1
+    local_llm = server is not None and urlsplit(server).hostname in ("127.0.0.1", "localhost", "::1")
+    return max(1, cores - 1) if local_llm else cores
 
 
 def as_sequences(data: TensorDictBase) -> TensorDictBase:
