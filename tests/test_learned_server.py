@@ -112,16 +112,19 @@ def test_ranking_restart_asks_only_for_missing_comparisons(fake_llm, tmp_path):
         _post(server, TRAINING)
         assert wait_for(lambda: stats(server)["preferences"] >= len(TRAINING))
         assert server.call(lambda service: service.annotator.idle(30))  # asked, stored, flushed
-        held = stats(server)["preferences"]
+        rank_key = server.service.rank_key
+    with Store(store) as db:  # what is durable (on a loaded machine a pair may land during shutdown)
+        held = sum(1 for _ in db.preferences(rank_key))
     asked = fake_llm.behaviour.requests
     with BackgroundServer(config) as server:
         assert stats(server)["preferences"] == held
         _post(server, ["You kill the hill orc!"])
-        assert wait_for(lambda: stats(server)["preferences"] == held + 2)
+        assert wait_for(lambda: stats(server)["preferences"] >= held + 2)
         assert server.call(lambda service: service.annotator.idle(30))
-        assert stats(server)["preferences"] == held + 2
-    # every stored message already had its comparisons: only the new message's two pairs are asked
-    assert fake_llm.behaviour.requests - asked == 2
+        now = stats(server)["preferences"]
+    # nothing stored was asked again: every request after the restart is a new preference, and
+    # the new message's two pairs are among them (more only if the first server stopped mid-way)
+    assert fake_llm.behaviour.requests - asked == now - held >= 2
 
 
 def test_export_then_import_seeds_another_store(fake_llm, tmp_path):
