@@ -17,7 +17,6 @@ from nle import nethack
 from torch import nn
 
 GLYPH_COUNT = nethack.MAX_GLYPH + 1  # the last index pads the crop outside the map
-MAP_SHAPE = nethack.DUNGEON_SHAPE  # (21, 79)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,7 @@ from tensordict.nn import TensorDictModule, TensorDictSequential
 from torch import nn
 from torchrl.modules import LSTMModule, ProbabilisticActor, ValueOperator
 
-from oni_rl.encoder import GLYPH_COUNT, NetHackEncoder, PolicyConfig, egocentric_crop
-
-__all__ = ["GLYPH_COUNT", "ActorCritic", "NetHackEncoder", "PolicyConfig", "build_actor_critic", "egocentric_crop"]
+from oni_rl.encoder import NetHackEncoder, PolicyConfig
 
 
 @dataclass

@@ -13,6 +13,7 @@ Data arrive as ``[sequences, time]`` (one row per env). Two choices keep the LST
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -51,7 +52,7 @@ class UpdateReport:
     value_mean: float
 
     def finite(self) -> bool:
-        return all(torch.isfinite(torch.tensor(v)).item() for v in vars(self).values())
+        return all(math.isfinite(v) for v in vars(self).values())
 
 
 def make_loss(model: ActorCritic, config: PPOConfig) -> ClipPPOLoss:
@@ -81,11 +82,7 @@ def add_advantages(data: TensorDictBase, model: ActorCritic, config: PPOConfig) 
     episode's next step: the last column (the next batch has it) and truncated steps (the next
     column is a new episode). Only those are evaluated here, from the stored next LSTM state.
     """
-    rows, steps = data.shape
-    if "state_value" in data.keys():
-        value = data["state_value"]
-    else:  # data not collected by ActorCritic.policy: evaluate every step
-        value = model.critic(data.reshape(-1).select(*CRITIC_INPUTS))["state_value"].reshape(rows, steps, 1)
+    value = data["state_value"]
     terminated = data["next", "terminated"]
     done = data["next", "done"]
     evaluate = (done & ~terminated).squeeze(-1)  # truncated: bootstrap from the real final observation

@@ -11,8 +11,9 @@ import pytest
 import torch
 from tensordict import TensorDict
 
+from oni_rl.encoder import egocentric_crop
 from oni_rl.logbook import finished_episodes, read_episodes
-from oni_rl.policy import build_actor_critic, egocentric_crop
+from oni_rl.policy import build_actor_critic
 from oni_rl.ppo import PPOConfig, add_advantages
 from oni_rl.tasks import EXTENDED_ACTIONS
 from oni_rl.train import TrainConfig, train
@@ -55,11 +56,14 @@ def test_resume_restores_the_exact_weights(tmp_path: Path) -> None:
     run_dir = tmp_path / "none"
     train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2))
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
-    model = build_actor_critic(len(EXTENDED_ACTIONS))
-    model.load_state_dict(saved)
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
+    torch.manual_seed(0)  # the seed train() starts from: the weights a run without resume would have
+    fresh = build_actor_critic(len(EXTENDED_ACTIONS)).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in saved.items())  # training moved them
     again = train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2, resume=True))
     assert again.frames == 0 and again.updates == 4  # already at its frame budget: nothing to do, nothing lost
+    # the resumed run saved what it loaded; had it not loaded the checkpoint it would have saved `fresh`
+    resaved = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(resaved[k], v) for k, v in saved.items())
 
 
 def test_egocentric_crop_centres_the_hero_and_pads_off_map() -> None:
@@ -83,7 +87,8 @@ def test_advantages_bootstrap_truncation_but_not_termination() -> None:
                "recurrent_state_h": torch.zeros(1, 1, 1, 256), "recurrent_state_c": torch.zeros(1, 1, 1, 256)}
         flags = {"reward": torch.ones(1, 1, 1), "terminated": torch.tensor([[[terminated]]]),
                  "truncated": torch.tensor([[[truncated]]]), "done": torch.tensor([[[terminated or truncated]]])}
-        return TensorDict({**obs, "next": {**obs, **flags}}, batch_size=(1, 1))
+        acted = {"state_value": torch.full((1, 1, 1), 5.0)}  # what the acting policy recorded
+        return TensorDict({**obs, **acted, "next": {**obs, **flags}}, batch_size=(1, 1))
 
     config = PPOConfig(gamma=1.0, gae_lambda=1.0)
     terminal = add_advantages(step_data(terminated=True, truncated=False), model, config)
