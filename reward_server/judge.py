@@ -1,6 +1,6 @@
 """The LLM judge: one message in, one label (or log-odds score) out, through litellm.
 
-Every provider — the embedded SmolLM2, vLLM, OpenAI, Ollama — goes through
+Every provider — the embedded models, vLLM, OpenAI, Ollama — goes through
 ``litellm.acompletion`` with the same arguments. Transport failures (timeouts, refused
 connections, 429/5xx) are retried with exponential backoff and jitter; an answer that holds
 no label is *not* retried (at temperature 0 it would say the same) but returned as
@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ os.environ.setdefault("LITELLM_TELEMETRY", "False")
 import litellm  # noqa: E402
 
 from reward_server.circuit import CircuitBreaker, CircuitOpen  # noqa: E402
+from reward_server.decompose import best_part, split_messages  # noqa: E402
 from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider  # noqa: E402
 from reward_server.parsing import (  # noqa: E402
     UnparsableAnswer,
@@ -37,6 +39,7 @@ from reward_server.prompts import (  # noqa: E402
     RANKING_WORDS,
     LabelWords,
     SYSTEM_PROMPT,
+    quote_message,
     LabelMode,
     PromptStyle,
     generate_prompt,
@@ -93,8 +96,12 @@ class JudgeConfig:
     top_logprobs: int = 20
     breaker_failures: int = 5
     breaker_reset: float = 10.0
-    prompt_style: PromptStyle = "paper"
+    prompt_style: PromptStyle = "many-shot"
     label_words: str = "yes-no"
+    #: judge each message of an NLE line on its own and keep the best (see decompose.py)
+    decompose: bool = False
+    #: answers about single messages kept in memory, so a part met in many lines is asked once
+    part_cache_size: int = 65_536
 
 
 class LLMJudge:
@@ -104,6 +111,7 @@ class LLMJudge:
         self.config = config
         self.retries = 0
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset)
+        self._parts: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
         if config.model.startswith(EMBEDDED_PROVIDER + "/"):
             register_embedded_provider()
 
@@ -114,6 +122,32 @@ class LLMJudge:
         await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=1.0)
 
     async def judge(self, message: str, goal: str) -> Judgement:
+        """The judgement of one message line: whole, or (``decompose``) its best part's."""
+        if not self.config.decompose:
+            return await self._judge_single(message, goal)
+        parts = split_messages(message)
+        judgements = await asyncio.gather(*(self._judge_part(part, goal) for part in parts))
+        if len(parts) == 1:
+            return judgements[0]
+        raw = "\n".join(f"{quote_message(part)}: {j.raw}" for part, j in zip(parts, judgements, strict=True))
+        if self.config.label_mode == "generate":
+            label = best_part([j.label for j in judgements])
+            return Judgement(None if label is None else int(label), None, raw)
+        return Judgement(None, best_part([j.score for j in judgements]), raw)
+
+    async def _judge_part(self, part: str, goal: str) -> Judgement:
+        key = (goal, part)
+        cached = self._parts.get(key)
+        if cached is not None:
+            self._parts.move_to_end(key)
+            return cached
+        judgement = await self._judge_single(part, goal)
+        self._parts[key] = judgement
+        if len(self._parts) > self.config.part_cache_size:
+            self._parts.popitem(last=False)
+        return judgement
+
+    async def _judge_single(self, message: str, goal: str) -> Judgement:
         if self.config.label_mode == "generate":
             messages = [
                 {"role": "system", "content": SYSTEM_PROMPT},
@@ -147,7 +181,7 @@ class LLMJudge:
             if verdict is None:
                 return Judgement(None, 0.0, answer)  # a tie: even odds
             return Judgement(int(verdict == 1), None, answer)
-        return await self.log_odds(ranking_messages(first, second, goal), RANKING_WORDS)
+        return await self.log_odds(ranking_messages(first, second, goal, self.config.prompt_style), RANKING_WORDS)
 
     async def log_odds(self, chat: list[dict[str, str]], words: LabelWords) -> Judgement:
         """Log-odds of ``words.positive`` over ``words.negative`` as the first answer token.

@@ -4,9 +4,17 @@ Two prompt families:
 
 * ``generate`` — the reference's chain-of-thought prompt: knowledge, analysis, then a
   ``<label> FOO/BAR </label>`` verdict. Meant for capable models behind vLLM.
-* ``logprob`` — the same goal and worked examples as a few-shot exchange whose answer is one
-  word; the judge reads the label from the log-probabilities of the first answer token, one
-  forward pass per message. Small models need this (they cannot follow the CoT format).
+* ``logprob`` — a prompt whose answer is one word; the judge reads the label from the
+  log-probabilities of the first answer token, one forward pass per message. Small models need
+  this (they cannot follow the CoT format). Its styles:
+
+  - ``many-shot`` (the default): one text of 32 labelled messages from the families an agent
+    meets (kills, gold, level-ups, stairs, pets, menus, walls, doors, items, rumours), then the
+    message with its label left open. A base model continues the list; this is how a 270M
+    model labels well (RESULTS.md: AUC 0.95 where chat prompts reach 0.83–0.87).
+  - ``paper``: the paper's goal and four worked examples as a chat exchange (best for
+    SmolLM2-135M-Instruct, which cannot learn from a long list).
+  - ``families``: twelve family examples as a chat exchange; ``compact``: the bare question.
 
 Messages are inserted JSON-quoted, so a message can never close the quote, inject a
 format tag or pose as an instruction.
@@ -148,8 +156,47 @@ _FAMILIES_HELPFUL: dict[str, set[str]] = {
     "zero-knowledge": {"combat", "gold", "stairs"},
 }
 
-PromptStyle = Literal["paper", "families", "compact"]
-PROMPT_STYLES: tuple[str, ...] = ("paper", "families", "compact")
+#: The many-shot list: 32 messages an agent meets early, 11 helpful under the default goal, tagged
+#: like the family examples. None is from the dev set. The order is one fixed shuffle: a base
+#: model leans on the examples nearest the open slot, so helpful and unhelpful ones are mixed
+#: throughout (RESULTS.md gives the spread over other orders).
+_MANY_SHOT_EXAMPLES: list[tuple[str, str]] = [
+    ("The kitten picks up a gold piece.", "none"),
+    ("You see here a dagger.", "none"),
+    ("The jackal bites!  The jackal misses!", "none"),
+    ("You miss the jackal.", "none"),
+    ("Really attack the little dog? [yn] (n)", "none"),
+    ("Welcome to experience level 3.", "combat"),
+    ("You kill the sewer rat!", "combat"),
+    ("You destroy the lichen!", "combat"),
+    ("You swap places with your kitten.", "none"),
+    ("You kill the gecko!  The gecko bites!", "combat"),
+    ("The kitten drops a gold piece.  It's solid stone.", "none"),
+    ("They say that gnomes are friendly.", "none"),
+    ("f - a food ration.", "none"),
+    ("You see here a hill orc corpse.", "none"),
+    ("$ - 12 gold pieces.", "gold"),
+    ("You climb down the stairs.", "stairs"),
+    ("You hit the gnome.", "none"),
+    ("In what direction?", "none"),
+    ("What do you want to eat? [f or ?*]", "none"),
+    ("$ - 30 gold pieces.  You see here a bow.", "gold"),
+    ("That door is closed.", "none"),
+    ("You feel more confident in your weapon skills.", "none"),
+    ("The little dog kills the newt.", "none"),
+    ("You hear the footsteps of a guard on patrol.", "none"),
+    ("The newt bites!", "none"),
+    ("You kill the hill orc!  The kitten misses the gnome.", "combat"),
+    ("There is a staircase down here.", "stairs"),
+    ("It's a wall.", "none"),
+    ("You hear someone counting money.", "gold"),
+    ("You hear a door open.  $ - 3 gold pieces.", "gold"),
+    ("You can't go down here.", "none"),
+    ("The gnome lord is killed!", "none"),
+]
+
+PromptStyle = Literal["many-shot", "paper", "families", "compact"]
+PROMPT_STYLES: tuple[str, ...] = ("many-shot", "paper", "families", "compact")
 LABEL_WORDS: dict[str, LabelWords] = {
     "yes-no": YES_NO_WORDS,
     "foo-bar": PAPER_WORDS,
@@ -161,29 +208,49 @@ def worked_examples(goal: str, style: PromptStyle) -> list[tuple[str, int]]:
     """The few-shot (message, helpful?) pairs of a prompt style, in prompt order."""
     if style == "paper":
         return [(m, v) for (m, _), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True)]
-    if style == "families":
+    if style in ("families", "many-shot"):
         helpful = _FAMILIES_HELPFUL[goal]
-        return [(m, int(family in helpful)) for m, family in _FAMILY_EXAMPLES]
+        tagged = _FAMILY_EXAMPLES if style == "families" else _MANY_SHOT_EXAMPLES
+        return [(m, int(family in helpful)) for m, family in tagged]
     return []
+
+
+def many_shot_text(
+    message: str, goal: str, words: LabelWords = YES_NO_WORDS, examples: list[tuple[str, int]] | None = None
+) -> str:
+    """The many-shot prompt: the goal, the labelled list, then ``message`` with its label open.
+
+    Written to be *continued*, not answered: the next token after ``Helpful:`` is the label.
+    ``examples`` replaces the list (prompt experiments); by default it is the goal's own.
+    """
+    lines = [f"NetHack messages labelled by whether they are helpful for this goal: {GOAL_PREFERENCES[goal]}"]
+    for example, verdict in worked_examples(goal, "many-shot") if examples is None else examples:
+        label = words.positive if verdict else words.negative
+        lines.append(f"Message: {quote_message(example)}\nHelpful: {label}")
+    lines.append(f"Message: {quote_message(message)}\nHelpful:")
+    return "\n\n".join(lines)
 
 
 def logprob_messages(
     message: str,
     goal: str = "default",
     words: LabelWords = YES_NO_WORDS,
-    style: PromptStyle = "paper",
+    style: PromptStyle = "many-shot",
 ) -> list[dict[str, str]]:
-    """Chat messages for one-token labelling: goal + worked examples as few-shot turns.
+    """Chat messages for one-token labelling.
 
-    ``style``: ``paper`` — the paper's four worked examples (the default: best on the dev
-    set); ``families`` — twelve examples across message families; ``compact`` — the bare
-    question, no examples. The message under judgement is last, so every prompt of a goal
-    shares one long prefix and a local model's prefix cache makes each new message cost
-    only its own tokens.
+    ``style``: ``many-shot`` — one user message holding :func:`many_shot_text` (the default:
+    best on the dev set, with a base model); ``paper`` — the paper's four worked examples as
+    few-shot turns; ``families`` — twelve examples across message families as turns;
+    ``compact`` — the bare question, no examples. The message under judgement is last, so every
+    prompt of a goal shares one long prefix and a local model's prefix cache makes each new
+    message cost only its own tokens.
     """
     _check_goal(goal)
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+    if style == "many-shot":
+        return [{"role": "user", "content": many_shot_text(message, goal, words)}]
     question = (
         f"{GOAL_PREFERENCES[goal]} Is this NetHack message helpful for that goal? "
         f"Answer {words.positive} or {words.negative}.\nMessage: "
@@ -197,12 +264,16 @@ def logprob_messages(
 
 
 def prompt_version(
-    label_mode: LabelMode, goal: str, style: PromptStyle = "paper", words: LabelWords = YES_NO_WORDS
+    label_mode: LabelMode,
+    goal: str,
+    style: PromptStyle = "many-shot",
+    words: LabelWords = YES_NO_WORDS,
+    decompose: bool = False,
 ) -> str:
-    """A version string that changes whenever the rendered prompt would change.
+    """A version string that changes whenever the question put to the LLM would change.
 
-    Stored with every annotation: editing a template makes the server ask again rather than
-    silently mixing answers to different questions.
+    Stored with every annotation: editing a template (or judging lines part by part instead of
+    whole) makes the server ask again rather than silently mixing answers to different questions.
     """
     probe = "\x00probe\x00"
     if label_mode == "generate":
@@ -212,7 +283,7 @@ def prompt_version(
         rendered = json.dumps(logprob_messages(probe, goal, words, style))
         name = f"{label_mode}-{style}"
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
-    return f"{name}-{digest}"
+    return f"{name}{'-parts' if decompose else ''}-{digest}"
 
 
 # ------------------------------------------------------------------------------ ranking
@@ -240,12 +311,19 @@ def ranking_prompt(first: str, second: str, goal: str = "default") -> str:
     )
 
 
-def ranking_messages(first: str, second: str, goal: str = "default") -> list[dict[str, str]]:
+def ranking_messages(
+    first: str, second: str, goal: str = "default", style: PromptStyle = "many-shot"
+) -> list[dict[str, str]]:
     """Chat for one-token pairwise comparison (logprob mode): answer ``1`` or ``2``.
 
-    One worked example (a kill beats a wall) shows the format; the pair under judgement is last.
+    ``many-shot`` (for base models): a text of example pairs from the many-shot list, each a
+    helpful message against an unhelpful one with the helpful one's number after
+    ``More progress:``, then the open pair. Any other style: one worked chat example (a kill
+    beats a wall) shows the format. The pair under judgement is last.
     """
     _check_goal(goal)
+    if style == "many-shot":
+        return [{"role": "user", "content": _many_shot_pairs_text(first, second, goal)}]
 
     def question(a: str, b: str) -> str:
         return (
@@ -263,12 +341,26 @@ def ranking_messages(first: str, second: str, goal: str = "default") -> list[dic
     ]
 
 
-def ranking_prompt_version(label_mode: LabelMode, goal: str) -> str:
+def _many_shot_pairs_text(first: str, second: str, goal: str) -> str:
+    examples = worked_examples(goal, "many-shot")
+    helpful = [m for m, verdict in examples if verdict]
+    unhelpful = [m for m, verdict in examples if not verdict]
+    heading = f"Pairs of NetHack messages, and which one shows more progress toward this goal: {GOAL_PREFERENCES[goal]}"
+    lines = [heading]
+    for i, (good, bad) in enumerate(zip(helpful, unhelpful)):
+        pair, answer = ((good, bad), "1") if i % 2 == 0 else ((bad, good), "2")
+        lines.append(f"Message 1: {quote_message(pair[0])}\nMessage 2: {quote_message(pair[1])}\n"
+                     f"More progress: {answer}")
+    lines.append(f"Message 1: {quote_message(first)}\nMessage 2: {quote_message(second)}\nMore progress:")
+    return "\n\n".join(lines)
+
+
+def ranking_prompt_version(label_mode: LabelMode, goal: str, style: PromptStyle = "many-shot") -> str:
     """Like :func:`prompt_version`, for the pairwise prompts."""
     first, second = "\x00probe-a\x00", "\x00probe-b\x00"
     if label_mode == "generate":
         rendered = SYSTEM_PROMPT + ranking_prompt(first, second, goal)
     else:
-        rendered = json.dumps(ranking_messages(first, second, goal))
+        rendered = json.dumps(ranking_messages(first, second, goal, style))
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
     return f"rank-{label_mode}-{digest}"

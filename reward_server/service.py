@@ -56,19 +56,21 @@ class RewardService:
                 breaker_reset=config.breaker_reset,
                 prompt_style=config.prompt_style,
                 label_words=config.label_words,
+                decompose=bool(config.decompose),
             )
         )
         self.key = AnnotationKey(
             goal=config.goal,
             prompt_version=prompt_version(
-                config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words]
+                config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],
+                bool(config.decompose),
             ),
             model=config.llm,
             label_mode=config.label_mode,
         )
         self.rank_key = AnnotationKey(
             goal=config.goal,
-            prompt_version=ranking_prompt_version(config.label_mode, config.goal),
+            prompt_version=ranking_prompt_version(config.label_mode, config.goal, config.prompt_style),
             model=config.llm,
             label_mode=config.label_mode,
         )

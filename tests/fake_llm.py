@@ -70,10 +70,10 @@ class FakeLLMServer:
         if b.fail_first > 0:
             b.fail_first -= 1
             return web.json_response({"error": {"message": "injected failure"}}, status=b.fail_status)
-        pair = re.findall(r"Message [12]: (\".*?\")\n?", question)
-        if len(pair) == 2:
-            return web.json_response(self._compare(body, pair[0], pair[1]))
-        judged = re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]
+        pairs = re.findall(r"Message [12]: (\".*?\")\n?", question)
+        if pairs and len(pairs) % 2 == 0:  # a pairwise question: the open pair is the last one
+            return web.json_response(self._compare(body, pairs[-2], pairs[-1]))
+        judged = re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]  # see judged_message
         helpful = any(w in judged.lower() for w in b.positive_words)
         if b.empty:
             content, logprobs = "", None
@@ -114,3 +114,8 @@ class FakeLLMServer:
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
+
+
+def judged_message(question: str) -> str:
+    """The JSON-quoted message a labelling prompt asks about: the last ``Message:`` slot's line."""
+    return question.rsplit("Message: ", 1)[1].split("\n")[0]

@@ -7,6 +7,7 @@ import httpx
 from oni_wrappers import RewardClient
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
+from tests.fake_llm import judged_message
 from tests.helpers import stats, wait_for
 
 MESSAGES = ["You kill the newt!", "That door is closed.", "5 gold pieces.", "It's solid stone.",
@@ -26,7 +27,7 @@ def test_messages_get_labelled_and_reach_the_client(fake_server, fake_llm):
         assert client.version == stats(fake_server)["table_version"] > 1
         assert fake_llm.behaviour.requests == len(MESSAGES)  # one question per message
         # each message was asked about exactly once, JSON-quoted at the end of the prompt
-        asked = {q.rsplit("Message: ", 1)[1] for q in fake_llm.behaviour.questions}
+        asked = {judged_message(q) for q in fake_llm.behaviour.questions}
         assert asked == {f'"{m}"' for m in MESSAGES}
     finally:
         client.close()

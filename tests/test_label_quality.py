@@ -13,10 +13,10 @@ from benchmarks.label_quality import (
     confusion,
     roc_auc,
     score_variant,
-    sentences,
     zscore,
 )
 from reward_server.prompts import PROMPT_STYLES
+from tests.fake_llm import judged_message
 
 
 def test_auc_perfect_reversed_and_chance():
@@ -53,12 +53,6 @@ def test_calibrated_predictions_label_the_requested_share():
     assert 74 < threshold < 75
 
 
-def test_sentences_split_nle_joined_messages():
-    assert sentences("You kill the newt!  The grid bug bites!") == ["You kill the newt!", "The grid bug bites!"]
-    assert sentences("What do you want to eat? [fg or ?*]") == ["What do you want to eat?", "[fg or ?*]"]
-    assert sentences("It's a wall.") == ["It's a wall."]
-
-
 def test_zscore():
     z = zscore([1.0, 2.0, 3.0])
     assert sum(z) == pytest.approx(0.0) and z[0] < z[1] < z[2]
@@ -79,11 +73,13 @@ def test_variants_run_through_the_server_judge(fake_llm):
     cache: dict = {}
     paper, rate = asyncio.run(score_variant("paper", messages, "default", args, cache))
     assert paper[0] > 0 and paper[1] < 0 and paper[2] > 0 and rate > 0
+    many_shot, _ = asyncio.run(score_variant("many-shot", messages, "default", args, cache))
+    assert many_shot == paper  # the fake judges the open slot alone, whatever the prompt around it
     decomposed, _ = asyncio.run(score_variant("paper-decomposed", messages, "default", args, cache))
-    assert decomposed == paper  # max over sentences: the kill sentence decides the first
+    assert decomposed == paper  # best part: the kill decides the first line
     generated, _ = asyncio.run(score_variant("generate", messages, "default", args, cache))
     assert generated == [1.0, 0.0, 1.0]
     ensemble, _ = asyncio.run(score_variant("ensemble", messages, "default", args, cache))
     assert len(ensemble) == 3 and ensemble[1] < ensemble[0]
-    asked = [json.loads(q.rsplit("Message: ", 1)[1]) for q in fake_llm.behaviour.questions if "Message: " in q]
+    asked = [json.loads(judged_message(q)) for q in fake_llm.behaviour.questions if "Message: " in q]
     assert "You kill the newt!" in asked and "It's a wall." in asked  # decomposition asked the parts

@@ -1,4 +1,4 @@
-"""The learned reward models with the real parts: NLE → wrapper → server → embedded SmolLM2."""
+"""The learned reward models with the real parts: NLE → wrapper → server → embedded default LLM."""
 
 import time
 

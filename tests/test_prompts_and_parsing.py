@@ -23,18 +23,61 @@ def test_prompts_render_for_every_goal(goal):
     assert GOAL_PREFERENCES[goal] in text
     assert '"You kill the newt!"' in text
     assert text.count("Example ") == 4
-    chat = logprob_messages("You kill the newt!", goal)
+    chat = logprob_messages("You kill the newt!", goal, style="paper")
     assert chat[0]["role"] == "system" and chat[-1]["role"] == "user"
     assert chat[-1]["content"].endswith('"You kill the newt!"')
     assert len(chat) == 1 + 4 * 2 + 1  # system, four worked examples, the question
+    [many_shot] = logprob_messages("You kill the newt!", goal)  # the default style: one text
+    assert many_shot["role"] == "user" and GOAL_PREFERENCES[goal] in many_shot["content"]
+    assert many_shot["content"].endswith('\n\nMessage: "You kill the newt!"\nHelpful:')
 
 
 def test_worked_example_verdicts_follow_the_goal():
-    gold = logprob_messages("x", "gold")
+    gold = logprob_messages("x", "gold", style="paper")
     answers = [m["content"] for m in gold if m["role"] == "assistant"]
     assert answers == ["No", "Yes", "Yes", "No"]  # kill, counting money, 5 gold, closed door
-    combat = [m["content"] for m in logprob_messages("x", "combat") if m["role"] == "assistant"]
+    combat = [m["content"] for m in logprob_messages("x", "combat", style="paper") if m["role"] == "assistant"]
     assert combat == ["Yes", "No", "No", "No"]
+
+
+def many_shot_verdicts(text: str) -> dict[str, str]:
+    """message → label word, read back from a many-shot prompt's labelled list."""
+    blocks = text.split("\n\n")[1:-1]  # after the goal line, before the open slot
+    pairs = [block.removeprefix("Message: ").split("\nHelpful: ") for block in blocks]
+    return {json.loads(message): word for message, word in pairs}
+
+
+def test_many_shot_prompt_lists_every_example_with_its_goal_verdict():
+    default = many_shot_verdicts(logprob_messages("x", "default")[0]["content"])
+    assert len(default) == 32
+    assert default["You kill the sewer rat!"] == "Yes" and default["$ - 12 gold pieces."] == "Yes"
+    assert default["The little dog kills the newt."] == "No"  # a pet's kill is not the agent's
+    assert default["What do you want to eat? [f or ?*]"] == "No"  # prompts the agent can open at will
+    stairs = many_shot_verdicts(logprob_messages("x", "stairs")[0]["content"])
+    assert {m for m, w in stairs.items() if w == "Yes"} == {"You climb down the stairs.",
+                                                           "There is a staircase down here."}
+    gold = many_shot_verdicts(logprob_messages("x", "gold")[0]["content"])
+    assert gold["You kill the sewer rat!"] == "No" and gold["You hear someone counting money."] == "Yes"
+    # helpful and unhelpful examples are mixed along the list, not grouped at either end
+    order = [w for w in default.values()]
+    assert "Yes" in order[:8] and "Yes" in order[-8:] and "No" in order[-8:]
+
+
+def test_many_shot_prompts_of_two_messages_share_all_but_the_open_slot():
+    first = logprob_messages("It's a wall.", "default")[0]["content"]
+    second = logprob_messages("You kill the newt!", "default")[0]["content"]
+    prefix = first[: first.rindex('"It')]
+    assert second.startswith(prefix) and second[len(prefix):] == '"You kill the newt!"\nHelpful:'
+
+
+def test_many_shot_label_words_replace_yes_and_no():
+    from reward_server.prompts import LABEL_WORDS
+
+    text = logprob_messages("x", words=LABEL_WORDS["one-zero"])[0]["content"]
+    assert set(many_shot_verdicts(text).values()) == {"1", "0"}
+    assert prompt_version("logprob", "default", "many-shot") != prompt_version(
+        "logprob", "default", "many-shot", LABEL_WORDS["one-zero"]
+    )
 
 
 def test_unknown_goal_is_a_clear_error():
@@ -59,7 +102,9 @@ def test_messages_are_quoted_as_data(evil):
     assert f"Please rate this message: {quoted}\n" in prompt
     outside_quotes = prompt.replace(quoted, "")
     assert outside_quotes.count("<label>") == 1  # the message's own tags stay inside the literal
-    assert logprob_messages(evil)[-1]["content"].endswith(quoted)
+    assert logprob_messages(evil, style="paper")[-1]["content"].endswith(quoted)
+    many_shot = logprob_messages(evil)[-1]["content"]
+    assert many_shot.endswith(f"Message: {quoted}\nHelpful:") and evil not in many_shot.replace(quoted, "")
 
 
 def test_prompt_version_tracks_template_and_goal():
@@ -136,12 +181,14 @@ def test_prompt_styles_and_label_words():
     verdicts = dict(zip([json.loads(m["content"].rsplit("Message: ", 1)[1]) for m in families if m["role"] == "user"],
                         [m["content"] for m in families if m["role"] == "assistant"]))
     assert verdicts["There is a staircase down here."] == "Yes" and verdicts["You kill the jackal!"] == "No"
-    foo = logprob_messages("x", words=LABEL_WORDS["foo-bar"])
+    foo = logprob_messages("x", words=LABEL_WORDS["foo-bar"], style="paper")
     assert "Answer FOO or BAR." in foo[-1]["content"]
     assert {m["content"] for m in foo if m["role"] == "assistant"} == {"FOO", "BAR"}
     with pytest.raises(ValueError, match="prompt style"):
         logprob_messages("x", style="poetry")
     assert prompt_version("logprob", "default", "paper") != prompt_version("logprob", "default", "families")
+    assert prompt_version("logprob", "default") == prompt_version("logprob", "default", "many-shot")
+    assert prompt_version("logprob", "default", "paper") != prompt_version("logprob", "default", "many-shot")
     assert prompt_version("logprob", "default", "paper", LABEL_WORDS["foo-bar"]) != prompt_version(
         "logprob", "default", "paper"
     )

@@ -149,9 +149,22 @@ def test_unparsable_preferences(answer):
 
 
 def test_ranking_prompts_quote_both_messages_and_version_with_the_template():
-    chat = ranking_messages('He said "1"', "It's a wall.", "default")
+    chat = ranking_messages('He said "1"', "It's a wall.", "default", style="paper")
     assert chat[-1]["content"].endswith('Message 1: "He said \\"1\\""\nMessage 2: "It\'s a wall."')
     assert chat[2]["content"] == "2"  # the worked example: a kill beats a wall under the default goal
     assert '"x"' in ranking_prompt("x", "y") and "<preference>" in ranking_prompt("x", "y")
     assert ranking_prompt_version("logprob", "default") != ranking_prompt_version("logprob", "stairs")
     assert ranking_prompt_version("logprob", "default") != ranking_prompt_version("generate", "default")
+    assert ranking_prompt_version("logprob", "default") != ranking_prompt_version("logprob", "default", "paper")
+
+
+def test_many_shot_ranking_prompt_pairs_helpful_with_unhelpful_examples():
+    [turn] = ranking_messages('He said "1"', "It's a wall.", "default")
+    blocks = turn["content"].split("\n\n")
+    assert "which one shows more progress" in blocks[0]
+    assert blocks[-1] == 'Message 1: "He said \\"1\\""\nMessage 2: "It\'s a wall."\nMore progress:'
+    answers = [block.rsplit("More progress: ", 1)[1] for block in blocks[1:-1]]
+    assert len(answers) == 11  # every helpful example of the default goal, each against an unhelpful one
+    assert answers == ["12"[i % 2] for i in range(11)]  # the helpful one alternates position
+    first_pair = blocks[1].split("\n")
+    assert first_pair[0] == 'Message 1: "Welcome to experience level 3."'  # the list's first helpful example

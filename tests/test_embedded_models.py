@@ -1,0 +1,86 @@
+"""The embedded LLMs: which models exist, how a chat reaches a base model, and the real files."""
+
+import pytest
+from pydantic import ValidationError
+
+from reward_server.config import ServerConfig
+from reward_server.embedded_llm import (
+    DEFAULT_EMBEDDED_MODEL,
+    EMBEDDED_MODELS,
+    EmbeddedLlama,
+    default_prompt_style,
+    embedded_model,
+    model_cache_dir,
+    render_plain,
+)
+from reward_server.parsing import label_log_odds
+from reward_server.prompts import YES_NO_WORDS, logprob_messages
+
+SMOLLM2 = "embedded/smollm2-135m-instruct"
+
+
+def test_model_strings_name_known_models_or_fail_clearly():
+    assert embedded_model(DEFAULT_EMBEDDED_MODEL).name == "gemma-3-270m"
+    assert embedded_model(SMOLLM2) is EMBEDDED_MODELS["smollm2-135m-instruct"]
+    with pytest.raises(ValueError, match="unknown embedded model 'embedded/gpt-5'.*embedded/gemma-3-270m"):
+        embedded_model("embedded/gpt-5")
+
+
+def test_each_model_gets_the_prompt_style_measured_best_for_it():
+    assert default_prompt_style(DEFAULT_EMBEDDED_MODEL) == "many-shot"
+    assert default_prompt_style(SMOLLM2) == "paper"
+    assert default_prompt_style("hosted_vllm/meta-llama/Llama-3.1-8B-Instruct") == "many-shot"
+    assert ServerConfig().prompt_style == "many-shot"
+    assert ServerConfig(llm=SMOLLM2).prompt_style == "paper"
+    assert ServerConfig(llm=SMOLLM2, prompt_style="compact").prompt_style == "compact"  # an explicit choice stays
+    with pytest.raises(ValidationError, match="unknown embedded model"):
+        ServerConfig(llm="embedded/nope")
+
+
+def test_lines_are_judged_part_by_part_where_that_measured_best():
+    from reward_server.prompts import prompt_version
+
+    assert ServerConfig().decompose is True  # Gemma 3 270M
+    assert ServerConfig(llm=SMOLLM2).decompose is False
+    assert ServerConfig(llm="hosted_vllm/x").decompose is False
+    assert ServerConfig(llm="hosted_vllm/x", decompose=True).decompose is True
+    # answers to whole lines and to parts are different questions: stored under different versions
+    assert prompt_version("logprob", "default", decompose=True) != prompt_version("logprob", "default")
+
+
+def test_a_base_model_reads_the_chat_as_plain_text():
+    chat = [{"role": "system", "content": "Label these."}, {"role": "user", "content": 'Message: "x"\nHelpful:'}]
+    assert render_plain(chat) == 'Label these.\n\nMessage: "x"\nHelpful:'
+    [turn] = logprob_messages("x")
+    assert render_plain([turn]) == turn["content"]  # a many-shot prompt reaches it verbatim
+
+
+def test_model_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ONI_MODEL_CACHE", str(tmp_path))
+    assert model_cache_dir() == tmp_path
+    monkeypatch.delenv("ONI_MODEL_CACHE")
+    assert model_cache_dir().name == "oni"
+
+
+def test_gemma_is_assembled_from_its_chunk_packages_once_and_checked(monkeypatch, tmp_path):
+    monkeypatch.setenv("ONI_MODEL_CACHE", str(tmp_path))
+    locate = EMBEDDED_MODELS["gemma-3-270m"].locate
+    path = locate()
+    assert path.parent == tmp_path and path.stat().st_size > 200e6
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left behind
+    modified = path.stat().st_mtime_ns
+    assert locate() == path and path.stat().st_mtime_ns == modified  # reused, not rewritten
+    path.write_bytes(b"damaged")
+    with pytest.raises(Exception, match="could not assemble|sha256"):
+        locate()
+
+
+@pytest.mark.parametrize(("model", "style"), [(DEFAULT_EMBEDDED_MODEL, "many-shot"), (SMOLLM2, "paper")])
+def test_real_embedded_models_answer_with_a_label_word(model, style):
+    llama = EmbeddedLlama(embedded_model(model).locate(), n_ctx=2048)
+    assert llama.has_chat_template == (model == SMOLLM2)  # Gemma 3 270M is a base model
+    top = llama.first_token_logprobs(logprob_messages("You kill the jackal!", style=style), 20)
+    assert len(top) == 20 and all(lp <= 0.0 for _, lp in top)
+    label_log_odds(top, YES_NO_WORDS)  # raises UnparsableAnswer if neither Yes nor No is among them
+    completion = llama.chat([{"role": "user", "content": "NetHack is a"}], max_tokens=4, temperature=0.0)
+    assert completion["choices"][0]["message"]["content"]
