@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from reward_server.calibration import ThresholdCalibrator
 from benchmarks.common import DEV_DATA
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, default_prompt_style
 from reward_server.judge import JudgeConfig, LLMJudge
 
 # ----------------------------------------------------------------------------- metrics
@@ -201,6 +202,33 @@ async def run(args: argparse.Namespace) -> None:
     for name in args.variants:
         scores, rate = await score_variant(name, messages, args.goal, args, cache)
         report(name, messages, labels, scores, rate, args.positive_share, args.examples, baseline_rate)
+    if args.pairs:
+        accuracy, bias = await pairwise_accuracy(messages, labels, args)
+        print(f"\nranking: {args.pairs} helpful-vs-unhelpful pairs (helpful first in every other pair), the "
+              f"server's pairwise question: accuracy {accuracy:.3f} after removing the mean log-odds {bias:+.2f}")
+
+
+async def pairwise_accuracy(messages: list[str], labels: list[int], args: argparse.Namespace) -> tuple[float, float]:
+    """How often the server's pairwise judge prefers the helpful message of a (helpful, unhelpful) pair.
+
+    Position bias is removed as the ranking model removes it (:func:`debiased_preferences`):
+    the mean log-odds over all pairs is subtracted before reading the verdict.
+    """
+    rng = random.Random(0)
+    helpful = [m for m, y in zip(messages, labels, strict=True) if y]
+    unhelpful = [m for m, y in zip(messages, labels, strict=True) if not y]
+    judge = LLMJudge(JudgeConfig(model=args.llm, api_base=args.api_base, api_key=args.api_key,
+                                 prompt_style=args.ranking_style or default_prompt_style(args.llm)))  # type: ignore[arg-type]
+    margins, helpful_first = [], []
+    for i in range(args.pairs):
+        good, bad = rng.choice(helpful), rng.choice(unhelpful)
+        first, second = (good, bad) if i % 2 == 0 else (bad, good)
+        judgement = await judge.compare(first, second, args.goal)
+        margins.append(judgement.score if judgement.score is not None else 0.0)
+        helpful_first.append(i % 2 == 0)
+    bias = sum(margins) / len(margins)
+    right = sum((m - bias > 0) == first for m, first in zip(margins, helpful_first, strict=True))
+    return right / len(margins), bias
 
 
 def main() -> None:
@@ -216,6 +244,9 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--limit", type=int, default=0, help="only the first N messages")
     p.add_argument("--examples", type=int, default=5, help="confusions to print per variant")
+    p.add_argument("--pairs", type=int, default=0, help="also score the ranking judge on N random pairs")
+    p.add_argument("--ranking-style", choices=["many-shot", "paper"],
+                   help="pairwise prompt (default: the model's default style)")
     asyncio.run(run(p.parse_args()))
 
 

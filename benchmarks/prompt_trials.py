@@ -6,7 +6,8 @@ same retries, parsing and model) and prints AUC and calibrated F1 for each. Two 
 
 * ``--prompt many-shot`` (default model, Gemma 3 270M): is the default's figure an accident of
   its example order or length? The list reshuffled with five seeds, reversed, and cut to its
-  first 16 and 24 examples.
+  first 16 and 24 examples; each scored on whole lines and part by part (the server's default,
+  ``--decompose``: the best of the line's messages, each asked once).
 * ``--prompt paper`` (SmolLM2-135M-Instruct, the earlier default): the paper prompt with its
   system prompt dropped, its worked examples reordered, its question reworded or negated.
 
@@ -27,6 +28,7 @@ from collections.abc import Callable
 
 from benchmarks.common import DEV_DATA
 from benchmarks.label_quality import calibrated_predictions, confusion, load_labelled, roc_auc
+from reward_server.decompose import best_part, split_messages
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER
 from reward_server.judge import JudgeConfig, LLMJudge
 from reward_server.prompts import (
@@ -118,19 +120,33 @@ async def run(args: argparse.Namespace) -> None:
     llm = args.llm or DEFAULT_LLM[args.prompt]
     judge = LLMJudge(JudgeConfig(model=llm, api_base=args.api_base, api_key=args.api_key))
     builders = many_shot_trials(args.goal) if args.prompt == "many-shot" else paper_trials(args.goal)
+    if args.prompt == "paper":  # the trials vary the server's prompt: unvaried, the builder must give it exactly
+        same = few_shot_chat("x", args.goal, HELPFUL_QUESTION, worked_examples(args.goal, "paper"))
+        assert same == logprob_messages("x", args.goal, style="paper"), "few_shot_chat drifted from the server's prompt"
     print(f"{args.data}: {len(messages)} messages, {sum(labels)} helpful under goal '{args.goal}'; "
           f"llm {llm}; calibrated positive share {args.positive_share}")
-    print("| trial | AUC | F1 (calibrated) |")
-    print("| --- | --- | --- |")
+    by_parts = args.prompt == "many-shot"
+    print("| trial | AUC | F1 (calibrated) |" + (" AUC, part by part | F1, part by part |" if by_parts else ""))
+    print("| --- | --- | --- |" + (" --- | --- |" if by_parts else ""))
     scored: dict[str, list[float]] = {}
+    parts_scored: dict[str, list[float]] = {}
     for name, (build, sign) in builders.items():
-        scores = []
-        for message in messages:
-            judgement = await judge.log_odds(build(message), YES_NO_WORDS)
-            scores.append(sign * judgement.score if judgement.score is not None else 0.0)
-        scored[name] = scores
-        print(f"| {name} | {roc_auc(scores, labels):.3f} | {f1_at(scores, labels, args.positive_share):.3f} |",
-              flush=True)
+        asked: dict[str, float | None] = {}
+
+        async def score(text: str, build: Callable[[str], Chat] = build, sign: int = sign,
+                        asked: dict[str, float | None] = asked) -> float | None:
+            if text not in asked:
+                judgement = await judge.log_odds(build(text), YES_NO_WORDS)
+                asked[text] = None if judgement.score is None else sign * judgement.score
+            return asked[text]
+
+        scored[name] = [await score(m) or 0.0 for m in messages]
+        row = f"| {name} | {roc_auc(scored[name], labels):.3f} | {f1_at(scored[name], labels, args.positive_share):.3f} |"
+        if by_parts:
+            parts_scored[name] = [best_part([await score(p) for p in split_messages(m)]) or 0.0 for m in messages]
+            row += (f" {roc_auc(parts_scored[name], labels):.3f} |"
+                    f" {f1_at(parts_scored[name], labels, args.positive_share):.3f} |")
+        print(row, flush=True)
     base_name = next(iter(builders))
     base = scored[base_name]
     if args.prompt == "paper":
@@ -138,12 +154,13 @@ async def run(args: argparse.Namespace) -> None:
         print(f"| paper + negated (sum of signed log-odds) | {roc_auc(combined, labels):.3f} | "
               f"{f1_at(combined, labels, args.positive_share):.3f} |")
     else:
-        orders = [base] + [scored[f"reshuffled, seed {seed}"] for seed in SHUFFLE_SEEDS]
-        aucs = [roc_auc(s, labels) for s in orders]
-        f1s = [f1_at(s, labels, args.positive_share) for s in orders]
-        print(f"\nover the default order and {len(SHUFFLE_SEEDS)} reshuffles: AUC {statistics.mean(aucs):.3f} "
-              f"± {statistics.stdev(aucs):.3f} (min {min(aucs):.3f}), F1 {statistics.mean(f1s):.3f} "
-              f"± {statistics.stdev(f1s):.3f} (min {min(f1s):.3f})")
+        names = [base_name] + [f"reshuffled, seed {seed}" for seed in SHUFFLE_SEEDS]
+        for how, table in (("whole lines", scored), ("part by part", parts_scored)):
+            aucs = [roc_auc(table[n], labels) for n in names]
+            f1s = [f1_at(table[n], labels, args.positive_share) for n in names]
+            print(f"\n{how}, over the default order and {len(SHUFFLE_SEEDS)} reshuffles: AUC "
+                  f"{statistics.mean(aucs):.3f} ± {statistics.stdev(aucs):.3f} (min {min(aucs):.3f}), "
+                  f"F1 {statistics.mean(f1s):.3f} ± {statistics.stdev(f1s):.3f} (min {min(f1s):.3f})")
     sweep = "  ".join(f"{share:.2f}: {f1_at(base, labels, share):.3f}" for share in args.shares)
     print(f"\nF1 of '{base_name}' by calibrated share: {sweep}")
     print(f"F1 at the best threshold in hindsight: {best_threshold_f1(base, labels):.3f}")

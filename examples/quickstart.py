@@ -1,6 +1,6 @@
 """ONI in one script: NetHack + OniRewardWrapper + a reward server with the embedded LLM.
 
-Starts a reward server in this process (embedded SmolLM2 on the CPU, store in ./oni-data),
+Starts a reward server in this process (embedded default LLM on the CPU, store in ./oni-data),
 plays NetHackScore with a random agent through the wrapper, and shows which messages the
 LLM labelled how and how much intrinsic reward the agent received.
 

@@ -1,6 +1,6 @@
 """Train a NetHack agent with ONI intrinsic rewards: TorchRL PPO (LSTM policy), multi-process or on Ray.
 
-By default a reward server starts in this process with the embedded LLM (SmolLM2-135M on the
+By default a reward server starts in this process with the embedded LLM (Gemma 3 270M on the
 CPU, no network), and worker processes on this machine collect experience through
 ``OniRewardWrapper``. Everything lands in ``--run-dir``: ``episodes.csv``, TensorBoard scalars
 (``tensorboard --logdir runs``), ``checkpoint.pt`` and ``learning_curves.png``.

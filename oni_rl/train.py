@@ -109,9 +109,9 @@ def reward_server(config: TrainConfig) -> Iterator[str | None]:
     from reward_server import ServerConfig
     from reward_server.runner import BackgroundServer
 
-    settings = ServerConfig(port=0, reward_model=config.reward, store=config.store or config.run_dir / "oni.sqlite")
-    if config.llm is not None:
-        settings = settings.model_copy(update={"llm": config.llm})
+    # Built in one go, not copied with a new llm: the prompt style and decomposition default per model.
+    llm = {} if config.llm is None else {"llm": config.llm}
+    settings = ServerConfig(port=0, reward_model=config.reward, store=config.store or config.run_dir / "oni.sqlite", **llm)
     with BackgroundServer(settings) as server:
         log.info("reward server %s (%s, %s) on %s", settings.llm, config.reward, settings.store, server.url)
         yield server.url

@@ -83,3 +83,17 @@ def test_variants_run_through_the_server_judge(fake_llm):
     assert len(ensemble) == 3 and ensemble[1] < ensemble[0]
     asked = [json.loads(judged_message(q)) for q in fake_llm.behaviour.questions if "Message: " in q]
     assert "You kill the newt!" in asked and "It's a wall." in asked  # decomposition asked the parts
+
+
+def test_pairwise_accuracy_reads_the_servers_ranking_judge(fake_llm):
+    """The fake prefers messages with "kill"/"gold": every pair is judged right, whichever is first."""
+    from benchmarks.label_quality import pairwise_accuracy
+
+    args = argparse.Namespace(llm="openai/fake", api_base=fake_llm.api_base, api_key="x", pairs=8,
+                              goal="default", ranking_style=None)
+    messages = ["You kill the newt!", "It's a wall.", "5 gold pieces.", "That door is closed."]
+    accuracy, bias = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
+    assert accuracy == 1.0 and abs(bias) < 1e-9  # helpful first in every other pair: the biases cancel
+    fake_llm.behaviour.positive_words = ("wall", "door")  # a judge that prefers the wrong message
+    accuracy, _ = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
+    assert accuracy == 0.0
