@@ -70,7 +70,7 @@ def test_gemma_is_assembled_from_its_chunk_packages_once_and_checked(monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left behind
     modified = path.stat().st_mtime_ns
     assert locate() == path and path.stat().st_mtime_ns == modified  # reused, not rewritten
-    path.write_bytes(b"damaged")
+    path.write_bytes(b"damaged")  # also frees the 250 MB: pytest keeps its last temporary folders
     with pytest.raises(Exception, match="could not assemble|sha256"):
         locate()
 
