@@ -3,11 +3,20 @@
 The env step path must never wait on the network, so everything networked happens here, in
 one daemon thread per (process, server): it ships newly seen messages (and per-episode
 occurrence counts) in batches and pulls reward-table deltas by version. Wrappers only read
-``client.table`` — a plain dict that this thread *replaces* (never mutates while readers may
-iterate), so no lock is taken on the step path.
+``client.table`` — a plain dict that this thread updates with single ``dict`` operations, each
+atomic under the GIL, so no lock is taken on the step path.
 
-If the server is down the client keeps the last table, keeps a bounded buffer of unsent
-messages (oldest dropped, counted) and retries with backoff; nothing raises into the env.
+The thread never dies of an exception: whatever goes wrong (the server is down, answers
+garbage, or a library misbehaves) is counted, logged once, backed off from and retried. If the
+server is down the client keeps the last table, keeps unsent messages (bounded, drops counted)
+and retries; nothing raises into the env. A client that has not synced for ``stale_after``
+seconds says so (:attr:`RewardClient.stale`, ``info["oni"]["stale"]``) and logs a warning.
+
+Fork and spawn: the thread starts at the first ``reset`` (never at construction, so a vector
+env's throwaway env in the parent starts none), each process gets its own client, and
+everything the thread imports is imported here, by the importing thread — a fork taken while
+another thread is half-way through an import leaves the child a half-initialised module (the
+``partially initialized module 'httpcore'`` failure of issue 12).
 """
 
 from __future__ import annotations
@@ -18,12 +27,43 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
+from oni_wrappers.messages import normalize_message
+
 logger = logging.getLogger(__name__)
+
+
+def _preload_http_stack() -> None:
+    """Import now, in the importing thread, what httpx imports lazily on first use.
+
+    httpx 0.28 imports httpcore (and ssl, certifi) inside ``HTTPTransport.__init__``, and the
+    socket layer imports the ``idna`` codec at the first host name it resolves. Done first in
+    the client thread, either can be mid-import when a vector env forks its workers.
+    """
+    import ssl  # noqa: F401
+
+    import certifi  # noqa: F401
+    import httpcore  # noqa: F401
+
+    "localhost".encode("idna")
+    with httpx.Client():  # builds a transport: anything else httpx loads lazily, loaded now
+        pass
+
+
+_preload_http_stack()
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one ``POST /v1/messages`` may hold; published by the server at ``GET /v1/limits``."""
+
+    max_batch_messages: int = 4096
+    max_message_chars: int = 1024
+    max_body_bytes: int = 4 * 1024 * 1024
 
 
 @dataclass
@@ -31,7 +71,10 @@ class ClientStats:
     """Counters a user can read to see whether the link to the server is healthy."""
 
     messages_sent: int = 0
+    #: dropped because the buffer was full while the server stayed away
     messages_dropped: int = 0
+    #: refused by the server one by one (HTTP 422 on that message alone), or invalid before sending
+    messages_rejected: int = 0
     syncs: int = 0
     full_syncs: int = 0
     errors: int = 0
@@ -39,6 +82,10 @@ class ClientStats:
     connected: bool = False
     #: Seconds taken by the most recent requests to the server (POSTs and table syncs).
     latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
+
+
+class ServerRefusedCredentials(RuntimeError):
+    """HTTP 401/403: the token is missing or wrong. Nothing is dropped; the client retries."""
 
 
 class RewardClient:
@@ -57,25 +104,35 @@ class RewardClient:
         *,
         sync_interval: float = 1.0,
         batch_size: int = 512,
-        max_pending: int = 100_000,
+        max_pending: int = 1_000_000,
         timeout: float = 5.0,
         token: str | None = None,
         max_backoff: float = 30.0,
+        stale_after: float | None = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
         self.sync_interval = sync_interval
         self.batch_size = batch_size
+        #: Distinct unsent messages (and distinct counted messages) kept while the server is away.
         self.max_pending = max_pending
         self.timeout = timeout
         #: Longest wait between reconnection attempts while the server is away.
         self.max_backoff = max_backoff
+        #: Seconds without a successful table sync after which the table counts as stale.
+        self.stale_after = stale_after if stale_after is not None else max(30.0, 10 * sync_interval)
         self.token = token if token is not None else os.environ.get("ONI_TOKEN")
-        #: message → intrinsic reward; replaced wholesale by the sync thread, read lock-free.
+        #: message → intrinsic reward; updated in place by the sync thread, read lock-free.
         self.table: dict[str, float] = {}
         self.version = 0
         #: Identity of the server's table the version refers to (see the server's store).
         self.table_id: str | None = None
+        self.limits = ServerLimits()
         self.stats = ClientStats()
+        self._limits_known = False
+        self._created = time.monotonic()
+        self._last_sync: float | None = None
+        self._warned_stale = False
+        self._logged: set[str] = set()
         self._submitted: set[str] = set()
         self._new_messages: collections.deque[str] = collections.deque()
         self._counts: collections.Counter[str] = collections.Counter()
@@ -88,9 +145,10 @@ class RewardClient:
     # ----------------------------------------------------------------- construction helpers
     @classmethod
     def shared(cls, server_url: str, **kwargs: object) -> RewardClient:
-        """The process-wide client for ``server_url``, created and started on first use.
+        """The process-wide client for ``server_url``, created on first use.
 
-        Keyed by PID so a forked worker never reuses its parent's (threadless) client.
+        Keyed by PID so a forked worker never reuses its parent's (threadless) client. The
+        thread starts at :meth:`ensure_running` (the wrapper's first ``reset``).
         """
         key = (os.getpid(), server_url.rstrip("/"))
         with cls._registry_lock:
@@ -98,8 +156,13 @@ class RewardClient:
             if client is None:
                 client = cls(server_url, **kwargs)  # type: ignore[arg-type]
                 cls._registry[key] = client
-        client.ensure_running()
         return client
+
+    @classmethod
+    def _forget_parent_clients(cls) -> None:
+        """(After fork, in the child.) The parent's clients and lock state mean nothing here."""
+        cls._registry_lock = threading.Lock()
+        cls._registry = {key: client for key, client in cls._registry.items() if key[0] == os.getpid()}
 
     def __reduce__(self) -> tuple:
         # Pickling a client (e.g. inside an env sent to a subprocess) recreates a fresh one
@@ -115,6 +178,7 @@ class RewardClient:
                     timeout=self.timeout,
                     token=self.token,
                     max_backoff=self.max_backoff,
+                    stale_after=self.stale_after,
                 ),
             ),
         )
@@ -130,6 +194,12 @@ class RewardClient:
             self._submitted.discard(self._new_messages.popleft())
             self.stats.messages_dropped += 1
         self._new_messages.append(message)
+
+    @property
+    def stale(self) -> bool:
+        """True when the table has not been synced for ``stale_after`` seconds (or ever, that long)."""
+        since = self._last_sync if self._last_sync is not None else self._created
+        return time.monotonic() - since > self.stale_after
 
     # ------------------------------------------------------------------ reset-path API
     def record_episode(self, counts: Mapping[str, int]) -> None:
@@ -165,6 +235,7 @@ class RewardClient:
 
         Not for the step path: meant for tests, evaluation and shutdown.
         """
+        self.ensure_running()
         deadline = time.monotonic() + timeout
         target = self.stats.syncs + 1
         while time.monotonic() < deadline:
@@ -187,63 +258,162 @@ class RewardClient:
 
     # ---------------------------------------------------------------------- the thread
     def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         backoff = self.sync_interval
-        with httpx.Client(base_url=self.server_url, timeout=self.timeout, headers=headers) as http:
-            while True:
-                stopping = self._stop.is_set()
-                try:
-                    self._send_pending(http)
-                    self._sync_table(http)
-                    self.stats.connected = True
-                    backoff = self.sync_interval
-                except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    self.stats.errors += 1
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    if self.stats.connected:
-                        logger.warning("reward server %s unreachable: %s", self.server_url, exc)
-                    self.stats.connected = False
-                    backoff = min(backoff * 2, self.max_backoff)
-                if stopping:
-                    return
-                delay = self.sync_interval if self.stats.connected else backoff
-                self._wake.wait(delay * random.uniform(0.8, 1.2))
-                self._wake.clear()
-
-    def _send_pending(self, http: httpx.Client) -> None:
-        while self._new_messages or self._counts:
-            batch = _pop_batch(self._new_messages, self.batch_size)
-            with self._counts_lock:
-                counts = dict(self._counts)
-                self._counts.clear()
-            payload = {m: 0 for m in batch}
-            payload.update(counts)
+        http: httpx.Client | None = None
+        while True:
+            stopping = self._stop.is_set()
             try:
-                started = time.perf_counter()
-                response = http.post(
-                    "/v1/messages",
-                    json={"messages": [{"text": m, "count": c} for m, c in payload.items()]},
-                )
-                self.stats.latencies.append(time.perf_counter() - started)
-                response.raise_for_status()
-            except httpx.HTTPStatusError as exc:
-                if 400 <= exc.response.status_code < 500 and exc.response.status_code != 429:
-                    # The server rejected this batch as invalid: resending cannot help.
-                    logger.error("server rejected a message batch: %s", exc.response.text[:500])
-                    self.stats.messages_dropped += len(payload)
-                    continue
-                self._requeue(batch, counts)
-                raise
-            except httpx.HTTPError:
-                self._requeue(batch, counts)
-                raise
-            self.stats.messages_sent += len(payload)
+                if http is None:
+                    http = self._open()
+                self._exchange(http)
+                backoff = self.sync_interval
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
+                self._record_failure(exc)
+                backoff = min(backoff * 2, self.max_backoff)
+                if not isinstance(exc, httpx.HTTPError | ServerRefusedCredentials) and http is not None:
+                    http.close()  # something unexpected: start the next try from a new client
+                    http = None
+            self._check_staleness()
+            if stopping:
+                break
+            delay = self.sync_interval if self.stats.connected else backoff
+            self._wake.wait(delay * random.uniform(0.8, 1.2))
+            self._wake.clear()
+        if http is not None:
+            http.close()
 
-    def _requeue(self, batch: list[str], counts: Mapping[str, int]) -> None:
-        self._new_messages.extendleft(reversed(batch))
+    def _open(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.server_url, timeout=self.timeout, headers=headers)
+
+    def _exchange(self, http: httpx.Client) -> None:
+        """One round: learn the server's limits (once), send what is pending, pull the table."""
+        if not self._limits_known:
+            self._fetch_limits(http)
+        self._send_pending(http)
+        self._sync_table(http)
+        if not self.stats.connected:
+            if self.stats.errors:
+                logger.info("reward server %s reachable again", self.server_url)
+            self.stats.connected = True
+        self._logged.clear()
+
+    def _record_failure(self, exc: Exception) -> None:
+        self.stats.errors += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self.stats.connected = False
+        kind = type(exc).__name__
+        if kind in self._logged:
+            logger.debug("reward server %s: %s", self.server_url, exc)
+            return
+        self._logged.add(kind)  # once per kind of failure until the link works again
+        if isinstance(exc, ServerRefusedCredentials):
+            logger.error("reward server %s refused the credentials (%s); nothing is dropped, retrying. "
+                         "Pass token=... or set ONI_TOKEN.", self.server_url, exc)
+        elif isinstance(exc, httpx.HTTPError):
+            logger.warning("reward server %s unreachable (%s); retrying with backoff", self.server_url, exc)
+        else:
+            logger.exception("reward client for %s hit an unexpected error; retrying", self.server_url)
+
+    def _check_staleness(self) -> None:
+        if self.stale and not self._warned_stale:
+            self._warned_stale = True
+            logger.warning(
+                "reward table from %s not synced for over %.0fs: envs are paid from the last table "
+                "(version %d); last error: %s", self.server_url, self.stale_after, self.version,
+                self.stats.last_error,
+            )
+        elif not self.stale:
+            self._warned_stale = False
+
+    def _fetch_limits(self, http: httpx.Client) -> None:
+        response = http.get("/v1/limits")
+        if response.status_code == 404:  # a server from before /v1/limits: its defaults
+            self._limits_known = True
+            return
+        _raise_for_status(response)
+        body = response.json()
+        self.limits = ServerLimits(**{k: int(body[k]) for k in ServerLimits.__dataclass_fields__ if k in body})
+        self._limits_known = True
+
+    # ---------------------------------------------------------------------- sending
+    def _send_pending(self, http: httpx.Client) -> None:
+        """Send every pending message in batches the server accepts; on failure keep the rest."""
+        while self._new_messages or self._counts:
+            entries = self._take_batch()
+            try:
+                self._post(http, entries)
+            except BaseException:
+                self._requeue(entries)
+                raise
+
+    def _take_batch(self) -> list[tuple[str, int]]:
+        """Up to one batch of (message, count): counted messages first, then new ones."""
+        size = max(1, min(self.batch_size, self.limits.max_batch_messages))
+        budget = int(self.limits.max_body_bytes * 0.8)  # JSON escaping and framing: headroom
+        entries: list[tuple[str, int]] = []
+        used = 16
         with self._counts_lock:
-            self._counts.update(counts)
+            while self._counts and len(entries) < size and used < budget:
+                text, count = self._counts.popitem()
+                entries.append((text, count))
+                used += _entry_bytes(text)
+        taken = {text for text, _ in entries}
+        while self._new_messages and len(entries) < size and used < budget:
+            text = self._new_messages.popleft()
+            if text not in taken:
+                entries.append((text, 0))
+                used += _entry_bytes(text)
+        return self._valid(entries)
 
+    def _valid(self, entries: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Drop (and count) what the server would refuse one by one: empty, NUL, too long."""
+        kept = []
+        for text, count in entries:
+            norm = normalize_message(text)
+            if not norm or "\x00" in norm or len(norm) > self.limits.max_message_chars:
+                self.stats.messages_rejected += 1
+            else:
+                kept.append((text, count))
+        return kept
+
+    def _post(self, http: httpx.Client, entries: list[tuple[str, int]]) -> None:
+        """POST one batch; a 413 or 422 splits it until the refused message stands alone."""
+        if not entries:
+            return
+        started = time.perf_counter()
+        response = http.post(
+            "/v1/messages", json={"messages": [{"text": text, "count": count} for text, count in entries]}
+        )
+        self.stats.latencies.append(time.perf_counter() - started)
+        status = response.status_code
+        if status in (400, 413, 422):
+            if len(entries) == 1:
+                self.stats.messages_rejected += 1
+                logger.warning("reward server refused message %r: %s", entries[0][0][:120], response.text[:300])
+                return
+            if status == 413:
+                self._refresh_limits(http)
+            half = len(entries) // 2
+            self._post(http, entries[:half])
+            self._post(http, entries[half:])
+            return
+        _raise_for_status(response)
+        self.stats.messages_sent += len(entries)
+
+    def _refresh_limits(self, http: httpx.Client) -> None:
+        try:
+            self._fetch_limits(http)
+        except httpx.HTTPError:
+            pass  # splitting works without them
+
+    def _requeue(self, entries: Iterable[tuple[str, int]]) -> None:
+        new = [text for text, count in entries if count == 0]
+        self._new_messages.extendleft(reversed(new))
+        with self._counts_lock:
+            self._counts.update({text: count for text, count in entries if count})
+
+    # ---------------------------------------------------------------------- the table
     def _sync_table(self, http: httpx.Client) -> None:
         body = self._get_rewards(http, self.version)
         if body["table_id"] != self.table_id or body["version"] < self.version:
@@ -255,27 +425,33 @@ class RewardClient:
             self.table = {str(k): float(v) for k, v in body["rewards"].items()}
             self.table_id = body["table_id"]
         elif body["rewards"]:
-            merged = dict(self.table)
-            merged.update((str(k), float(v)) for k, v in body["rewards"].items())
-            self.table = merged
+            self.table.update((str(k), float(v)) for k, v in body["rewards"].items())
+        if body["rewards"]:
+            self._submitted.difference_update(body["rewards"])  # in the table: no longer pending
         self.version = int(body["version"])
         self.stats.syncs += 1
+        self._last_sync = time.monotonic()
 
     def _get_rewards(self, http: httpx.Client, since: int) -> dict:
         started = time.perf_counter()
         response = http.get("/v1/rewards", params={"since": since})
         self.stats.latencies.append(time.perf_counter() - started)
-        response.raise_for_status()
+        _raise_for_status(response)
         return response.json()
 
 
-def _pop_batch(queue: collections.deque[str], size: int) -> list[str]:
-    batch: list[str] = []
-    while queue and len(batch) < size:
-        batch.append(queue.popleft())
-    return batch
+def _entry_bytes(text: str) -> int:
+    return len(text.encode("utf-8", errors="replace")) + 32
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    if response.status_code in (401, 403):
+        raise ServerRefusedCredentials(f"HTTP {response.status_code}: {response.text[:200]}")
+    response.raise_for_status()
 
 
 def _rebuild_shared_client(server_url: str, kwargs: dict) -> RewardClient:
     return RewardClient.shared(server_url, **kwargs)
 
+
+os.register_at_fork(after_in_child=RewardClient._forget_parent_clients)

@@ -31,9 +31,13 @@ class OniRewardWrapper(gym.Wrapper):
         intrinsic_coef, extrinsic_coef: the two mixing coefficients.
         count_exponent: beta in ``N^beta``; 0 disables the episodic count scaling.
         message_key: observation key holding the message bytes.
+        sync_interval: seconds between the client thread's exchanges with the server.
+        token: bearer token of a server started with ``--token`` (default: ``$ONI_TOKEN``).
 
     ``info["oni"]`` holds, every step, the message, the extrinsic and (unscaled) intrinsic
-    rewards, the episodic count of the message and the reward-table version used.
+    rewards, the episodic count of the message, the reward-table version used and ``stale``:
+    True when the table has not been synced with the server for a while (the server is down
+    or unreachable; the env is paid from the last table it got).
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class OniRewardWrapper(gym.Wrapper):
         count_exponent: float = 3.0,
         message_key: str = "message",
         sync_interval: float = 1.0,
+        token: str | None = None,
     ) -> None:
         super().__init__(env)
         space = env.observation_space
@@ -61,6 +66,7 @@ class OniRewardWrapper(gym.Wrapper):
         self.count_exponent = float(count_exponent)
         self.message_key = message_key
         self._sync_interval = sync_interval
+        self._token = token
         self._server = server
         self.client = self._connect(server)
         self._decode = MessageDecoder().decode
@@ -69,7 +75,7 @@ class OniRewardWrapper(gym.Wrapper):
     def _connect(self, server: str | RewardClient | None) -> RewardClient | None:
         if server is None or isinstance(server, RewardClient):
             return server
-        return RewardClient.shared(server, sync_interval=self._sync_interval)
+        return RewardClient.shared(server, sync_interval=self._sync_interval, token=self._token)
 
     # --------------------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -105,6 +111,7 @@ class OniRewardWrapper(gym.Wrapper):
             "intrinsic": intrinsic,
             "episode_count": count,
             "table_version": client.version if client is not None else 0,
+            "stale": client.stale if client is not None else False,
         }
         return obs, reward, terminated, truncated, info
 

@@ -23,6 +23,7 @@ from reward_server.judge import LLMJudge
 from reward_server.openapi import ENDPOINTS, openapi_spec
 from reward_server.schemas import (
     ErrorOut,
+    LimitsOut,
     MessagesAccepted,
     MessagesIn,
     RewardsOut,
@@ -154,6 +155,16 @@ async def post_score(request: web.Request) -> web.Response:
     return web.Response(text=out.model_dump_json(), content_type="application/json")
 
 
+async def get_limits(request: web.Request) -> web.Response:
+    config = request.app[SERVICE_KEY].config
+    out = LimitsOut(
+        max_batch_messages=config.max_batch_messages,
+        max_message_chars=config.max_message_chars,
+        max_body_bytes=config.max_body_bytes,
+    )
+    return web.json_response(out.model_dump())
+
+
 async def get_stats(request: web.Request) -> web.Response:
     return web.Response(
         text=request.app[SERVICE_KEY].stats().model_dump_json(), content_type="application/json"
@@ -194,6 +205,7 @@ def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Appli
         "/v1/messages": post_messages,
         "/v1/rewards": get_rewards,
         "/v1/score": post_score,
+        "/v1/limits": get_limits,
         "/v1/stats": get_stats,
         "/healthz": get_health,
         "/metrics": get_metrics,

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from reward_server import __version__
 from reward_server.schemas import (
     ErrorOut,
+    LimitsOut,
     MessagesAccepted,
     MessagesIn,
     RewardsOut,
@@ -42,6 +43,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("get", "/v1/rewards", "The reward table, or the rows changed since a table version",
              None, RewardsOut, (("since", "table version the client holds; 0 for the whole table"),)),
     Endpoint("post", "/v1/score", "Score arbitrary messages with the current reward model", ScoreIn, ScoreOut),
+    Endpoint("get", "/v1/limits", "Batch, message and body size limits (clients split to fit)", None, LimitsOut),
     Endpoint("get", "/v1/stats", "Queue, LLM, circuit-breaker and table figures", None, StatsOut),
     Endpoint("get", "/healthz", "Liveness (no token needed)"),
     Endpoint("get", "/metrics", "Prometheus metrics", content_type="text/plain"),

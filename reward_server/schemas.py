@@ -83,6 +83,14 @@ class StatsOut(BaseModel):
     last_fit_seconds: float | None = None
 
 
+class LimitsOut(BaseModel):
+    """What one request may hold; clients split their batches to fit."""
+
+    max_batch_messages: int = Field(description="messages per POST /v1/messages or /v1/score")
+    max_message_chars: int = Field(description="characters per message, after trimming")
+    max_body_bytes: int = Field(description="bytes per request body")
+
+
 class ErrorOut(BaseModel):
     error: str
     detail: object = None

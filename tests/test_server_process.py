@@ -15,23 +15,7 @@ import pytest
 
 from benchmarks.common import free_port
 from oni_wrappers import OniRewardWrapper, RewardClient
-from tests.helpers import wait_for
-
-
-def start_server(fake_llm, store, port, *extra):
-    cmd = [sys.executable, "-m", "reward_server", "--llm", "openai/fake-judge", "--api-base", fake_llm.api_base,
-           "--api-key", "x", "--store", str(store), "--port", str(port), "--calibration", "fixed",
-           "--log-level", "WARNING", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "no start"
-        time.sleep(0.2)
+from tests.helpers import start_server, wait_for
 
 
 def listening_addresses(port):

@@ -1,22 +1,15 @@
 """OniRewardWrapper on the real NLE: reward mixing, info, errors, dead server, vector envs."""
 
 import pickle
-import socket
 import time
 
 import gymnasium as gym
 import httpx
 import nle  # noqa: F401 - registers the NetHack envs
-import numpy as np
 import pytest
 
+from benchmarks.common import free_port
 from oni_wrappers import MissingMessageError, OniRewardWrapper, RewardClient
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(env, steps, seed=0, with_episode_ends=False):
@@ -125,25 +118,3 @@ def test_wrapper_pickles_and_reconnects(fake_server):
     assert clone is client  # same process: the shared client
     env.close()
     client.close()
-
-
-def make_env(url):
-    def thunk():
-        return OniRewardWrapper(gym.make("nle:NetHackScore-v0"), server=url, sync_interval=0.1)
-
-    return thunk
-
-
-def test_async_vector_env_workers_report_to_the_server(fake_server):
-    envs = gym.vector.AsyncVectorEnv([make_env(fake_server.url) for _ in range(2)], context="spawn")
-    try:
-        envs.reset(seed=0)
-        for _ in range(300):
-            _, rewards, _, _, infos = envs.step(envs.action_space.sample())
-            assert np.all(np.isfinite(rewards))
-        deadline = time.monotonic() + 30
-        while httpx.get(fake_server.url + "/v1/stats").json()["messages"] == 0:
-            assert time.monotonic() < deadline, "no worker reached the server"
-            time.sleep(0.1)
-    finally:
-        envs.close()
