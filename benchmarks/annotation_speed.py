@@ -5,7 +5,7 @@ provider), one after the other in the same process; the ratio is the target (log
 For the embedded model it first measures what the litellm path costs over calling llama.cpp
 directly (interleaved, same process).
 
-    python benchmarks/annotation_speed.py --messages 20 --data ../shared/data/messages_dev.jsonl
+    python benchmarks/annotation_speed.py --messages 20 --data benchmarks/data/messages_dev.jsonl
 """
 
 from __future__ import annotations

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import httpx
 
-#: The shared development set of labelled NLE messages (beside the checkout).
-DEV_DATA = Path(__file__).resolve().parents[2] / "shared/data/messages_dev.jsonl"
+#: Labelled NLE messages shipped with the benchmarks (see benchmarks/data/README.md).
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Random play, default and stairs goals: where the helpful messages come from.
+DEV_DATA = DATA_DIR / "messages_dev.jsonl"
+#: What training agents meet (default, gold, combat, stairs goals), with how often they met each.
+AGENTPLAY_DATA = DATA_DIR / "messages_agentplay_dev.jsonl"
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ per variant: ROC AUC of the judge's scores, F1 at the server's calibrated thresh
 quantile, ``--positive-share``) and at a fixed log-odds threshold of 0, the share labelled
 helpful, labels/s, and the worst confusions.
 
-    python -m benchmarks.label_quality --data ../shared/data/messages_dev.jsonl --goal default
+    python -m benchmarks.label_quality --data benchmarks/data/messages_dev.jsonl --goal default
     python -m benchmarks.label_quality --llm embedded/smollm2-135m-instruct
     python -m benchmarks.label_quality --variants many-shot generate --llm hosted_vllm/... --api-base ...
 
