@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--server", help="URL of a running reward server (default: start one here)")
+    p.add_argument("--token", default=os.environ.get("ONI_TOKEN"),
+                   help="bearer token of a server started with --token (env ONI_TOKEN)")
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL, help="litellm model string")
     p.add_argument("--api-base")
     p.add_argument("--goal", default="default")
@@ -66,10 +69,10 @@ def play(env: OniRewardWrapper, steps: int, seed: int, totals: dict[str, float],
             env.reset()
 
 
-def wait_for_labels(env: OniRewardWrapper, server_url: str, timeout: float) -> None:
+def wait_for_labels(env: OniRewardWrapper, api: httpx.Client, timeout: float) -> None:
     """Let the LLM label what the agent saw (a random agent outruns a CPU LLM by far)."""
     env.client.flush(timeout=10)
-    stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
+    stats = api.get("/v1/stats").json()
     deadline = time.monotonic() + timeout
     def todo(stats: dict) -> int:
         return stats["judged"] + stats["queued"] + stats["in_flight"]
@@ -77,7 +80,7 @@ def wait_for_labels(env: OniRewardWrapper, server_url: str, timeout: float) -> N
     with tqdm(total=todo(stats), initial=stats["judged"], desc="LLM questions", unit="q") as bar:
         while stats["queued"] + stats["in_flight"] > 0 and time.monotonic() < deadline:
             time.sleep(0.5)
-            stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
+            stats = api.get("/v1/stats").json()
             bar.total = todo(stats)
             bar.update(stats["judged"] - bar.n)
     env.client.flush(timeout=10)
@@ -102,13 +105,13 @@ def show_learned_table(console: Console, stats: dict, table: dict[str, float], t
     )
 
 
-def show_labels(console: Console, server_url: str, top: int) -> None:
-    stats = httpx.get(f"{server_url}/v1/stats", timeout=30).json()
-    table = httpx.get(f"{server_url}/v1/rewards", params={"since": 0}, timeout=30).json()["rewards"]
+def show_labels(console: Console, api: httpx.Client, top: int) -> None:
+    stats = api.get("/v1/stats").json()
+    table = api.get("/v1/rewards", params={"since": 0}).json()["rewards"]
     if stats["reward_model"] != "retrieval":
         show_learned_table(console, stats, table, top)
         return
-    scores = httpx.post(f"{server_url}/v1/score", json={"messages": list(table)[:4096]}, timeout=60).json()
+    scores = api.post("/v1/score", json={"messages": list(table)[:4096]}).json()
     rows = [r for r in scores["scores"] if r["labelled"]]
     rows.sort(key=lambda r: (r["reward"], r["score"] if r["score"] is not None else 0.0), reverse=True)
     for title, subset in (("helpful (reward 1)", [r for r in rows if r["reward"] > 0][:top]),
@@ -142,16 +145,19 @@ def main() -> None:
     env = OniRewardWrapper(
         gym.make(args.env), server=url, intrinsic_coef=args.intrinsic_coef,
         extrinsic_coef=args.extrinsic_coef, count_exponent=args.count_exponent, sync_interval=0.5,
+        token=args.token,
     )
+    api = httpx.Client(base_url=url, timeout=60,
+                       headers={"Authorization": f"Bearer {args.token}"} if args.token else {})
     totals = {"extrinsic": 0.0, "intrinsic_paid": 0.0, "shaped_steps": 0, "episodes": 0}
     try:
         env.reset(seed=args.seed)
         per_round = max(1, args.steps // args.rounds)
         for round_index in range(args.rounds):
             play(env, per_round, args.seed + round_index, totals, f"round {round_index + 1}/{args.rounds}")
-            wait_for_labels(env, url, args.label_timeout)
+            wait_for_labels(env, api, args.label_timeout)
         env.close()
-        show_labels(console, url, args.top)
+        show_labels(console, api, args.top)
         console.print(
             f"agent: {per_round * args.rounds} steps, {totals['episodes']} episodes finished, extrinsic "
             f"reward {totals['extrinsic']:.0f}; intrinsic reward paid on {totals['shaped_steps']} steps, "
@@ -160,6 +166,7 @@ def main() -> None:
         )
     finally:
         env.client.close()
+        api.close()
         if server is not None:
             server.stop()
 

@@ -88,12 +88,13 @@ class EnvFactory:
     count_exponent: float = 3.0
     hidden_size: int = 256
     max_episode_steps: int = 5000
+    token: str | None = None  # the reward server's bearer token (None: $ONI_TOKEN)
 
     def __call__(self) -> TransformedEnv:
         task_env = make_task(self.task, max_episode_steps=self.max_episode_steps)
         oni = OniRewardWrapper(
             task_env, server=self.server, intrinsic_coef=self.intrinsic_coef,
-            extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent,
+            extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent, token=self.token,
         )
         base = GymWrapper(EpisodeStats(oni), categorical_action_encoding=True)
         base.set_info_dict_reader(

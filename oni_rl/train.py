@@ -48,6 +48,7 @@ class TrainConfig:
     rollout: int = 64  # steps per env between updates (the LSTM's training sequence length)
     run_dir: Path = Path("runs/oni")
     reward_server: str | None = None  # URL; None starts one in this process (unless reward == "none")
+    token: str | None = field(default_factory=lambda: os.environ.get("ONI_TOKEN"))  # that server's bearer token
     llm: str | None = None  # litellm model string for the in-process server (None: embedded default)
     store: Path | None = None  # the in-process server's store (default: run_dir/oni.sqlite)
     intrinsic_coef: float = 0.4
@@ -117,12 +118,13 @@ def reward_server(config: TrainConfig) -> Iterator[str | None]:
         yield server.url
 
 
-def server_scalars(url: str | None) -> dict[str, float]:
+def server_scalars(url: str | None, token: str | None = None) -> dict[str, float]:
     """Annotation progress for TensorBoard; a slow or dead server costs one skipped point, not the run."""
     if url is None:
         return {}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        stats = httpx.get(f"{url}/v1/stats", timeout=2.0).json()
+        stats = httpx.get(f"{url}/v1/stats", timeout=2.0, headers=headers).json()
     except (httpx.HTTPError, ValueError):
         return {}
     keys = ("messages", "labelled", "queued", "table_version", "positive_share", "preferences", "model_version")
@@ -134,6 +136,7 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None)
         task=config.task, server=server, intrinsic_coef=config.intrinsic_coef,
         extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent,
         hidden_size=config.policy.hidden_size, max_episode_steps=config.max_episode_steps,
+        token=config.token,
     )
     make_env = partial(make_worker_env, factory, config.envs_per_worker)
     common = {
@@ -183,12 +186,13 @@ def save_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optim
                     updates: int, config: TrainConfig) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "frames": frames,
-                "updates": updates, "config": {k: str(v) for k, v in asdict(config).items()}}, tmp)
+                "updates": updates, "config": {k: str(v) for k, v in asdict(config).items() if k != "token"}}, tmp)
     tmp.replace(path)  # a crash mid-save never leaves a torn checkpoint
 
 
 def load_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
-    state = torch.load(path, map_location=next(iter(model.parameters())).device, weights_only=False)
+    # weights_only: tensors and plain containers only; a checkpoint found by --resume must not run code
+    state = torch.load(path, map_location=next(iter(model.parameters())).device, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     return int(state["frames"]), int(state["updates"])
@@ -232,7 +236,7 @@ def train(config: TrainConfig) -> TrainResult:
                 collector.update_policy_weights_()
                 logbook.add_episodes(episodes)
                 logbook.add_scalars({f"loss/{k}": v for k, v in asdict(report).items()} | tensor_stats(data)
-                                    | server_scalars(server) | intrinsic_share(logbook, config), frames)
+                                    | server_scalars(server, config.token) | intrinsic_share(logbook, config), frames)
                 elapsed = time.perf_counter() - start
                 logbook.add_scalars({"perf/frames_per_second": (frames - start_frames) / elapsed}, frames)
                 bar.update(min(data.numel(), config.frames - bar.n))  # the last batch may overshoot

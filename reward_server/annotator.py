@@ -9,7 +9,12 @@ publishing to the reward table is batched (``batch_size`` or every ``flush_inter
 seconds), so each batch costs one table version.
 
 A message whose LLM call fails after the judge's retries goes back to the *old* end of the
-queue and the worker pauses, so a dead LLM costs a slow retry loop, never a lost message.
+queue and the worker pauses, so a dead LLM costs a slow retry loop, never a lost message. A
+request the LLM refuses for good (:class:`~reward_server.judge.LLMRejected`, an HTTP 400) is
+stored as a failed answer with its reason and never asked again. Any other exception is
+counted, the item re-queued, and the worker lives on: a worker that died would leave its item
+marked queued forever and, after ``concurrency`` such deaths, labelling stopped with the server
+still answering ``/healthz``.
 
 The in-memory queue holds at most ``max_queue`` messages. Every message is in the store
 anyway, so one that arrives at a full queue is only *deferred*: when the queue runs dry the
@@ -25,7 +30,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from reward_server.judge import Judgement, LLMCircuitOpen, LLMUnavailable
+from reward_server.judge import Judgement, LLMCircuitOpen, LLMRejected, LLMUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ class AnnotatorStats:
     judged: int = 0
     unparsable: int = 0
     llm_failures: int = 0
+    rejected: int = 0  # requests the LLM refused for good (stored as failed answers)
+    worker_errors: int = 0  # unexpected exceptions in a worker (the item was re-queued)
     deferred: int = 0  # messages that found the queue full (they wait in the store)
     last_error: str | None = None
 
@@ -112,8 +119,13 @@ class Annotator(Generic[Item]):
         self.stats.deferred += count
         self._store_has_more = True
 
+    @property
+    def workers_alive(self) -> int:
+        """Worker tasks still running (0 with work queued means labelling has stopped)."""
+        return sum(1 for task in self._tasks[: self.concurrency] if not task.done())
+
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self.concurrency)]
+        self._tasks = [asyncio.create_task(self._supervised(i)) for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._committer()))
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -147,6 +159,19 @@ class Annotator(Generic[Item]):
             await asyncio.sleep(0.02)
         return True
 
+    async def _supervised(self, index: int) -> None:
+        """Run worker ``index``; whatever escapes it is counted and the worker starts again."""
+        while not self._stopping:
+            try:
+                await self._worker(index)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a worker must outlive any failure
+                self.stats.worker_errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("annotator worker %d failed; restarting it", index)
+                await asyncio.sleep(self.failure_pause)
+
     async def _worker(self, index: int) -> None:
         while not self._stopping:
             if not self._queue and self._store_has_more:
@@ -162,9 +187,20 @@ class Annotator(Generic[Item]):
                 judgement = await self._ask(text)
             except LLMUnavailable as exc:
                 failure = exc
+            except LLMRejected as exc:
+                self.stats.rejected += 1
+                logger.warning("the LLM refused the request for %s (stored as failed): %s", _describe(text), exc)
+                judgement = Judgement(None, None, f"rejected by the LLM: {exc}")
             except asyncio.CancelledError:
                 self._queue.appendleft(text)
                 raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a bug in a prompt or parser: keep the item
+                self.stats.worker_errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("asking about %s failed unexpectedly; re-queued", _describe(text))
+                self._queue.appendleft(text)
+                await asyncio.sleep(self.failure_pause)
+                continue
             finally:
                 self._in_flight -= 1
             if isinstance(failure, LLMCircuitOpen):

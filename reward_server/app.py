@@ -23,6 +23,7 @@ from reward_server.judge import LLMJudge
 from reward_server.openapi import ENDPOINTS, openapi_spec
 from reward_server.schemas import (
     ErrorOut,
+    HealthOut,
     LimitsOut,
     MessagesAccepted,
     MessagesIn,
@@ -172,7 +173,10 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """200 ``ok``, or 503 ``degraded`` with the reasons (no worker alive, LLM down for long)."""
+    reasons = request.app[SERVICE_KEY].health()
+    out = HealthOut(status="degraded" if reasons else "ok", reasons=reasons)
+    return web.json_response(out.model_dump(), status=503 if reasons else 200)
 
 
 async def get_metrics(request: web.Request) -> web.Response:

@@ -37,6 +37,7 @@ class CircuitBreaker:
         self.opened = 0  # times the breaker opened
         self.rejected = 0  # calls refused while open
         self._opened_at: float | None = None
+        self._outage_since: float | None = None  # first opening since the last success
         self._probe_out = False
 
     @property
@@ -64,6 +65,7 @@ class CircuitBreaker:
     def record_success(self) -> None:
         self.consecutive_failures = 0
         self._opened_at = None
+        self._outage_since = None
         self._probe_out = False
 
     def record_abandoned(self) -> None:
@@ -79,6 +81,14 @@ class CircuitBreaker:
             if self._opened_at is None:
                 self.opened += 1
             self._opened_at = self.clock()
+            if self._outage_since is None:
+                self._outage_since = self._opened_at
+
+    def open_for(self) -> float:
+        """Seconds since the breaker first opened without a success since (0 when closed)."""
+        if self._outage_since is None:
+            return 0.0
+        return self.clock() - self._outage_since
 
     def retry_in(self) -> float:
         """Seconds until the next probe may go out (0 when closed or half-open)."""

@@ -26,7 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL,
                    help="litellm model string, e.g. hosted_vllm/meta-llama/Llama-3.1-8B-Instruct "
                    f"(default: {DEFAULT_EMBEDDED_MODEL}, the embedded CPU model)")
-    p.add_argument("--api-base", help="base URL of the model server, e.g. http://gpu-host:8000/v1")
+    p.add_argument("--api-base", nargs="+", default=[],
+                   help="base URL of the model server, e.g. http://gpu-host:8000/v1; several: calls are spread "
+                   "across them with litellm's Router, which fails over when one is down")
+    p.add_argument("--llm-endpoint", choices=["auto", "chat", "completion"], default=defaults.llm_endpoint,
+                   help="completion: the server's /v1/completions with the prompt as plain text (list prompts, "
+                   "base models); chat: /v1/chat/completions; auto: completion for the many-shot prompt on a "
+                   "server at --api-base, chat otherwise")
+    p.add_argument("--preflight", action=argparse.BooleanOptionalAction, default=defaults.preflight,
+                   help="ask the LLM one question at start and exit with a hint if no call can succeed "
+                   "(missing provider module, bad credentials, unknown model, nothing at --api-base)")
     p.add_argument("--api-key", default=os.environ.get("ONI_LLM_API_KEY"),
                    help="API key for the model server (env ONI_LLM_API_KEY)")
     p.add_argument("--host", default=defaults.host, help="bind address (default 127.0.0.1)")
@@ -80,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds the open breaker waits before one probe call")
     p.add_argument("--token", default=os.environ.get("ONI_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' (env ONI_TOKEN)")
+    p.add_argument("--insecure-no-token", action="store_true",
+                   help="serve a --host other than loopback without a token (anyone who reaches it may post)")
+    p.add_argument("--degraded-after", type=float, default=defaults.degraded_after,
+                   help="seconds the LLM circuit breaker may stay open before /healthz answers 503 degraded")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -104,6 +117,9 @@ def transfer(argv: list[str]) -> int:
     args = build_transfer_parser().parse_args(argv)
     if args.action == "import" and not args.file.exists():
         print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    if args.action == "export" and not args.store.exists():
+        print(f"no such store: {args.store} (pass --store with the server's SQLite file)", file=sys.stderr)
         return 2
     with Store(args.store) as store:
         if args.action == "export":
@@ -134,9 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     from aiohttp import web
 
     from reward_server.app import create_app
+    from reward_server.judge import LLMPreflightFailed
 
     print(f"oni reward server on http://{config.host}:{config.port}  llm={config.llm}  "
           f"store={config.store}  goal={config.goal}  mode={config.label_mode}  prompt={config.prompt_style}  "
-          f"reward model={config.reward_model}", flush=True)
-    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+          f"endpoint={config.endpoint}  reward model={config.reward_model}", flush=True)
+    try:
+        web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    except LLMPreflightFailed as exc:
+        print(f"error: {exc}\n(--no-preflight starts anyway)", file=sys.stderr)
+        return 2
     return 0

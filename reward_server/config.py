@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -10,14 +12,25 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from reward_server.calibration import CalibrationMode
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.prompts import GOALS, LabelMode, PromptStyle
+from reward_server.providers import OPENAI_COMPATIBLE, provider_of
+
+logger = logging.getLogger(__name__)
 
 
 class ServerConfig(BaseModel):
     """Everything that shapes a reward server. Defaults run the embedded LLM on this machine."""
 
     llm: str = Field(DEFAULT_EMBEDDED_MODEL, description="litellm model string")
-    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
+    api_base: list[str] = Field(
+        default_factory=list,
+        description="base URL(s) of OpenAI-compatible servers; several: litellm's Router spreads calls and fails over",
+    )
     api_key: str | None = None
+    llm_endpoint: Literal["auto", "chat", "completion"] = Field(
+        "auto", description="completion (/v1/completions, the prompt as plain text: list prompts, base models), "
+        "chat, or auto: completion for the many-shot prompt on a server at --api-base, chat otherwise",
+    )
+    preflight: bool = Field(True, description="ask the LLM one question at start; exit if no call can succeed")
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
     store: Path = Path("oni-data/oni.sqlite")
@@ -50,6 +63,17 @@ class ServerConfig(BaseModel):
     max_message_chars: int = Field(1024, ge=1)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     token: str | None = Field(None, description="bearer token required on every endpoint but /healthz")
+    insecure_no_token: bool = Field(False, description="serve a non-loopback --host without a token")
+    degraded_after: float = Field(
+        60.0, gt=0.0, description="seconds the LLM circuit may stay open before /healthz reports degraded"
+    )
+
+    @field_validator("api_base", mode="before")
+    @classmethod
+    def _one_or_many_bases(cls, value: object) -> object:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
 
     @field_validator("goal")
     @classmethod
@@ -60,9 +84,40 @@ class ServerConfig(BaseModel):
 
     @model_validator(mode="after")
     def _resolve_model_defaults(self) -> ServerConfig:
+        if self.llm.startswith("vllm/") and self.api_base:
+            # vllm/ runs vLLM inside this process; with a server address the user means that server
+            self.llm = "hosted_vllm/" + self.llm.removeprefix("vllm/")
+            logger.info("--llm vllm/... with --api-base: using the server, as %s", self.llm)
+        if self.llm_endpoint == "completion" and (
+            not self.api_base or provider_of(self.llm) not in OPENAI_COMPATIBLE
+        ):
+            raise ValueError("--llm-endpoint completion needs an OpenAI-compatible server: "
+                             "--llm hosted_vllm/<model> (or openai/<model>) with --api-base")
+        if not self.token and not self.insecure_no_token and not _is_loopback(self.host):
+            raise ValueError(f"--host {self.host} serves other machines: set --token (or ONI_TOKEN), "
+                             "or pass --insecure-no-token to serve without one")
         style, decompose = labelling_defaults(self.llm)
         if self.prompt_style is None:
             self.prompt_style = style
         if self.decompose is None:
             self.decompose = decompose
         return self
+
+    @property
+    def endpoint(self) -> Literal["chat", "completion"]:
+        """The LLM endpoint ``llm_endpoint`` resolves to (see reward_server.llm_calls)."""
+        if self.llm_endpoint != "auto":
+            return self.llm_endpoint
+        compatible = provider_of(self.llm) in OPENAI_COMPATIBLE
+        if self.api_base and compatible and self.label_mode == "logprob" and self.prompt_style == "many-shot":
+            return "completion"
+        return "chat"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

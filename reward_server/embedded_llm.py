@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from reward_server.prompts import PromptStyle
+from reward_server.prompts import PromptStyle, render_plain
 
 EMBEDDED_PROVIDER = "embedded"
 _INSTALL_HINT = (
@@ -228,15 +228,6 @@ class EmbeddedLlama:
                 (llama.detokenize([int(t)]).decode("utf-8", errors="replace"), float(logprobs[t]))
                 for t in best
             ]
-
-
-def render_plain(messages: list[dict[str, str]]) -> str:
-    """A chat as plain text for a base model: the contents joined by blank lines.
-
-    Prompts meant for base models are one user message (instructions, labelled examples, then
-    the open slot to complete), which this passes through verbatim.
-    """
-    return "\n\n".join(m["content"] for m in messages)
 
 
 class EmbeddedModels:

@@ -1,10 +1,19 @@
 """The LLM judge: one message in, one label (or log-odds score) out, through litellm.
 
-Every provider — the embedded models, vLLM, OpenAI, Ollama — goes through
-``litellm.acompletion`` with the same arguments. Transport failures (timeouts, refused
-connections, 429/5xx) are retried with exponential backoff and jitter; an answer that holds
-no label is *not* retried (at temperature 0 it would say the same) but returned as
-unparsable, so the store records it and the question is never asked again.
+Every provider — the embedded models, vLLM, OpenAI, Ollama — is reached through
+:class:`~reward_server.llm_calls.LLMCaller` (chat or plain-text completion, one server or
+several). Failures are sorted (:func:`~reward_server.llm_calls.classify_failure`):
+
+* transient (timeouts, refused connections, 429/5xx): retried with exponential backoff and
+  jitter, counted by the circuit breaker;
+* misconfigured (bad credentials, unknown model, missing provider module): not retried in the
+  call, counted by the breaker, the message goes back to the queue;
+* rejected (a 400 for *this* request): :class:`LLMRejected`, stored as a failed answer with its
+  reason, never asked again, not counted by the breaker.
+
+An answer that holds no label, or a reply that is not a completion at all, is *not* retried (at
+temperature 0 it would say the same) but returned as unparsable, so the store records it and the
+question is never asked again.
 """
 
 from __future__ import annotations
@@ -12,50 +21,58 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import random
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Literal
 
-# litellm fetches a model cost map from the internet at import unless told not to.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("LITELLM_TELEMETRY", "False")
-
-import litellm  # noqa: E402
-
-from reward_server.circuit import CircuitBreaker, CircuitOpen  # noqa: E402
-from reward_server.decompose import best_part, split_messages  # noqa: E402
-from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider  # noqa: E402
-from reward_server.parsing import (  # noqa: E402
+from reward_server.circuit import CircuitBreaker, CircuitOpen
+from reward_server.decompose import best_part, split_messages
+from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
+from reward_server.llm_calls import (
+    LLMCaller,
+    LLMReply,
+    MalformedReply,
+    classify_failure,
+    failure_hint,
+    is_unreachable,
+)
+from reward_server.parsing import (
     UnparsableAnswer,
     label_log_odds,
     parse_generated_label,
     parse_preference,
 )
-from reward_server.prompts import (  # noqa: E402
+from reward_server.prompts import (
     LABEL_WORDS,
     PAPER_WORDS,
     RANKING_WORDS,
-    LabelWords,
     SYSTEM_PROMPT,
-    quote_message,
     LabelMode,
+    LabelWords,
     PromptStyle,
     generate_prompt,
     logprob_messages,
+    quote_message,
     ranking_messages,
     ranking_prompt,
 )
 
-litellm.telemetry = False
-litellm.suppress_debug_info = True
-logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # it logs every call at INFO
+logger = logging.getLogger(__name__)
 
 
 class LLMUnavailable(RuntimeError):
     """The LLM could not be reached (or kept failing) after all retries, or the circuit
     breaker is open."""
+
+
+class LLMPreflightFailed(RuntimeError):
+    """The first question at start-up showed that no call can succeed as configured."""
+
+
+class LLMRejected(RuntimeError):
+    """The LLM refused *this* request for good (HTTP 400: too long, refused content, ...)."""
 
 
 class LLMCircuitOpen(LLMUnavailable):
@@ -84,11 +101,25 @@ class Judgement:
 
 
 @dataclass(frozen=True)
+class PreflightReport:
+    """The outcome of the first question asked at start-up."""
+
+    #: ok: a labelled answer; warn: a timeout, a 5xx or an answer with no label (the server
+    #: starts and says so); fatal: no call can succeed as configured (the server exits)
+    outcome: Literal["ok", "warn", "fatal"]
+    detail: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class JudgeConfig:
     model: str
     label_mode: LabelMode = "logprob"
-    api_base: str | None = None
+    #: one server, or several that litellm's Router spreads calls across
+    api_base: tuple[str, ...] = field(default_factory=tuple)
     api_key: str | None = None
+    #: ``chat`` or ``completion`` (resolved from ``auto`` by the server config)
+    endpoint: str = "chat"
     timeout: float = 60.0
     max_retries: int = 4
     backoff_base: float = 0.5
@@ -110,10 +141,16 @@ class LLMJudge:
     def __init__(self, config: JudgeConfig) -> None:
         self.config = config
         self.retries = 0
+        self.malformed = 0  # replies that were not completions, stored as unparsable
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset)
         self._parts: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
         if config.model.startswith(EMBEDDED_PROVIDER + "/"):
             register_embedded_provider()
+        api_base = (config.api_base,) if isinstance(config.api_base, str) else tuple(config.api_base)
+        self.caller = LLMCaller(
+            config.model, endpoint=config.endpoint, api_base=api_base, api_key=config.api_key,
+            timeout=config.timeout,
+        )
 
     async def aclose(self) -> None:
         """Stop litellm's background logging task, which otherwise outlives the event loop."""
@@ -153,12 +190,13 @@ class LLMJudge:
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": generate_prompt(message, goal)},
             ]
-            response = await self._complete(messages, max_tokens=self.config.max_tokens)
-            answer = response.choices[0].message.content or ""
+            reply = await self._complete(messages, max_tokens=self.config.max_tokens)
+            if isinstance(reply, Judgement):
+                return reply
             try:
-                return Judgement(parse_generated_label(answer, PAPER_WORDS), None, answer)
+                return Judgement(parse_generated_label(reply.text, PAPER_WORDS), None, reply.text)
             except UnparsableAnswer:
-                return Judgement(None, None, answer)
+                return Judgement(None, None, reply.text)
 
         words = LABEL_WORDS[self.config.label_words]
         return await self.log_odds(logprob_messages(message, goal, words, self.config.prompt_style), words)
@@ -172,8 +210,10 @@ class LLMJudge:
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": ranking_prompt(first, second, goal)},
             ]
-            response = await self._complete(messages, max_tokens=self.config.max_tokens)
-            answer = response.choices[0].message.content or ""
+            reply = await self._complete(messages, max_tokens=self.config.max_tokens)
+            if isinstance(reply, Judgement):
+                return reply
+            answer = reply.text
             try:
                 verdict = parse_preference(answer)
             except UnparsableAnswer:
@@ -189,21 +229,21 @@ class LLMJudge:
         Public so prompt experiments (``benchmarks/prompt_trials.py``) score their own chats
         through exactly the server's path: retries, breaker, parsing.
         """
-        response = await self._complete(
-            chat,
-            max_tokens=1,
-            logprobs=True,
-            top_logprobs=self.config.top_logprobs,
-        )
-        choice = response.choices[0]
-        top = _first_token_top_logprobs(choice)
-        raw = " ".join(f"{tok!r}:{lp:.3f}" for tok, lp in top) or (choice.message.content or "")
+        reply = await self._complete(chat, max_tokens=1, top_logprobs=self.config.top_logprobs)
+        if isinstance(reply, Judgement):
+            return reply
+        top = reply.top_logprobs
+        raw = " ".join(f"{tok!r}:{lp:.3f}" for tok, lp in top) or reply.text
         try:
             return Judgement(None, label_log_odds(top, words), raw)
         except UnparsableAnswer:
             return Judgement(None, None, raw)
 
-    async def _complete(self, messages: list[dict[str, str]], **params: Any) -> Any:
+    async def _complete(
+        self, messages: list[dict[str, str]], *, max_tokens: int, top_logprobs: int | None = None
+    ) -> LLMReply | Judgement:
+        """One answer, with retries; a reply that is no completion comes back as an unparsable
+        :class:`Judgement` (stored, never asked again)."""
         attempt = 0
         while True:
             try:
@@ -214,32 +254,74 @@ class LLMJudge:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that races with completion, which left shutdown waiting on a worker forever.
                 async with asyncio.timeout(self.config.timeout):
-                    response = await litellm.acompletion(
-                        model=self.config.model,
-                        messages=messages,
-                        temperature=0.0,
-                        api_base=self.config.api_base,
-                        api_key=self.config.api_key,
-                        timeout=self.config.timeout,
-                        num_retries=0,
-                        **params,
-                    )
+                    reply = await self.caller.ask(messages, max_tokens=max_tokens, top_logprobs=top_logprobs)
                 self.breaker.record_success()
-                return response
+                return reply
             except asyncio.CancelledError:
                 self.breaker.record_abandoned()
                 raise
-            except Exception as exc:  # noqa: BLE001 - any provider error is retried, then surfaced
-                if _is_permanent(exc):
-                    self.breaker.record_abandoned()
-                    raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            except MalformedReply as exc:
+                self.breaker.record_success()  # the LLM answered; its answer is useless
+                self.malformed += 1
+                logger.warning("the LLM's reply is not a completion (stored as unparsable): %s", exc)
+                return Judgement(None, None, f"malformed reply: {exc}")
+            except Exception as exc:  # noqa: BLE001 - sorted below: retried, surfaced or stored
+                kind = classify_failure(exc)
+                if kind == "rejected":
+                    self.breaker.record_abandoned()  # says nothing about the LLM's health
+                    raise LLMRejected(f"{type(exc).__name__}: {exc}") from exc
                 self.breaker.record_failure()
-                if attempt >= self.config.max_retries:
+                if kind == "misconfigured" or attempt >= self.config.max_retries:
                     raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 attempt += 1
                 self.retries += 1
                 delay = self.config.backoff_base * 2 ** (attempt - 1)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+
+    async def preflight(self, goal: str, probe: str = "You kill the newt!") -> PreflightReport:
+        """Ask one real labelling question, once, before the server starts taking messages.
+
+        ``fatal``: no call can succeed as configured (missing provider module, bad credentials,
+        unknown model, nothing listening at ``--api-base``, the request itself refused);
+        ``warn``: a timeout or a 5xx, which may pass, or an answer with no label in it.
+        """
+        started = time.monotonic()
+        if self.config.label_mode == "generate":
+            messages = [{"role": "system", "content": SYSTEM_PROMPT},
+                        {"role": "user", "content": generate_prompt(probe, goal)}]
+            params: dict[str, int | None] = {"max_tokens": self.config.max_tokens, "top_logprobs": None}
+        else:
+            words = LABEL_WORDS[self.config.label_words]
+            messages = logprob_messages(probe, goal, words, self.config.prompt_style)
+            params = {"max_tokens": 1, "top_logprobs": self.config.top_logprobs}
+        api_base = tuple(self.config.api_base)
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                reply = await self.caller.ask(messages, **params)  # type: ignore[arg-type]
+        except MalformedReply as exc:
+            return PreflightReport("warn", f"the LLM's reply is not a completion: {exc}",
+                                   time.monotonic() - started)
+        except Exception as exc:  # noqa: BLE001 - sorted into fatal or transient
+            kind = classify_failure(exc)
+            fatal = kind != "transient" or is_unreachable(exc)
+            return PreflightReport("fatal" if fatal else "warn", failure_hint(exc, self.config.model, api_base),
+                                   time.monotonic() - started)
+        seconds = time.monotonic() - started
+        if self.config.label_mode == "generate":
+            try:
+                label = parse_generated_label(reply.text, PAPER_WORDS)
+                return PreflightReport("ok", f"{probe!r} labelled {label} (generate mode)", seconds)
+            except UnparsableAnswer:
+                return PreflightReport("warn", f"answered {probe!r} without a <label>: such answers pay 0; "
+                                       "a base or small model needs --label-mode logprob", seconds)
+        words = LABEL_WORDS[self.config.label_words]
+        try:
+            return PreflightReport("ok", f"{probe!r}: log-odds {label_log_odds(reply.top_logprobs, words):+.2f}",
+                                   seconds)
+        except UnparsableAnswer as exc:
+            return PreflightReport("warn", f"no label in the answer to {probe!r} ({exc}); every label would be "
+                                   "unparsable: does the server return logprobs? Else use --label-mode generate",
+                                   seconds)
 
 
 def preference_of(judgement: Judgement) -> float | None:
@@ -249,22 +331,3 @@ def preference_of(judgement: Judgement) -> float | None:
     if judgement.label is not None:
         return float(judgement.label)
     return None
-
-
-def _is_permanent(exc: Exception) -> bool:
-    """Errors that no retry can fix: bad credentials, unknown model, malformed request."""
-    permanent = (
-        litellm.AuthenticationError,
-        litellm.NotFoundError,
-        litellm.BadRequestError,
-        litellm.PermissionDeniedError,
-    )
-    return isinstance(exc, permanent)
-
-
-def _first_token_top_logprobs(choice: Any) -> list[tuple[str, float]]:
-    logprobs = getattr(choice, "logprobs", None)
-    content = getattr(logprobs, "content", None) if logprobs is not None else None
-    if not content:
-        return []
-    return [(entry.token, float(entry.logprob)) for entry in content[0].top_logprobs or []]

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from reward_server import __version__
 from reward_server.schemas import (
     ErrorOut,
+    HealthOut,
     LimitsOut,
     MessagesAccepted,
     MessagesIn,
@@ -45,7 +46,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("post", "/v1/score", "Score arbitrary messages with the current reward model", ScoreIn, ScoreOut),
     Endpoint("get", "/v1/limits", "Batch, message and body size limits (clients split to fit)", None, LimitsOut),
     Endpoint("get", "/v1/stats", "Queue, LLM, circuit-breaker and table figures", None, StatsOut),
-    Endpoint("get", "/healthz", "Liveness (no token needed)"),
+    Endpoint("get", "/healthz", "Health (no token needed): 200 ok, or 503 degraded with reasons", None, HealthOut),
     Endpoint("get", "/metrics", "Prometheus metrics", content_type="text/plain"),
     Endpoint("get", "/openapi.json", "This description"),
 )

@@ -263,17 +263,29 @@ def logprob_messages(
     return chat
 
 
+def render_plain(messages: list[dict[str, str]]) -> str:
+    """A chat as plain text for a base model: the contents joined by blank lines.
+
+    Prompts meant for base models are one user message (instructions, labelled examples, then
+    the open slot to complete), which this passes through verbatim.
+    """
+    return "\n\n".join(m["content"] for m in messages)
+
+
 def prompt_version(
     label_mode: LabelMode,
     goal: str,
     style: PromptStyle = "many-shot",
     words: LabelWords = YES_NO_WORDS,
     decompose: bool = False,
+    plain_text: bool = False,
 ) -> str:
     """A version string that changes whenever the question put to the LLM would change.
 
-    Stored with every annotation: editing a template (or judging lines part by part instead of
-    whole) makes the server ask again rather than silently mixing answers to different questions.
+    Stored with every annotation: editing a template, judging lines part by part instead of
+    whole, or sending the prompt as plain text instead of a chat (``plain_text``: a server's
+    ``/v1/completions``) makes the server ask again rather than silently mixing answers to
+    different questions.
     """
     probe = "\x00probe\x00"
     if label_mode == "generate":
@@ -283,7 +295,7 @@ def prompt_version(
         rendered = json.dumps(logprob_messages(probe, goal, words, style))
         name = f"{label_mode}-{style}"
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
-    return f"{name}{'-parts' if decompose else ''}-{digest}"
+    return f"{name}{'-parts' if decompose else ''}{'-text' if plain_text else ''}-{digest}"
 
 
 # ------------------------------------------------------------------------------ ranking

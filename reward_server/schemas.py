@@ -62,6 +62,10 @@ class StatsOut(BaseModel):
     in_flight: int
     unparsable: int
     llm_failures: int
+    llm_rejected: int = Field(description="requests the LLM refused for good (HTTP 400), stored as failed answers")
+    malformed_replies: int = Field(description="LLM replies that were not completions, stored as unparsable")
+    worker_errors: int = Field(description="unexpected errors in annotator workers (item re-queued, worker kept)")
+    workers_alive: int = Field(description="annotator workers running")
     deferred: int = Field(description="messages that found the in-memory queue full; they wait in the store")
     llm_retries: int
     llm_circuit: str = Field(description="LLM circuit breaker: closed, open or half_open")
@@ -75,12 +79,19 @@ class StatsOut(BaseModel):
     model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
     fits: int = Field(0, description="fits by this server process")
     fit_failures: int = 0
+    publish_failures: int = Field(0, description="learned model: table publications that failed (retried)")
+    checkpoint_failures: int = Field(0, description="learned model: checkpoints that failed (retried)")
     train_examples: int = Field(0, description="labels or preferences the last fit used")
     train_accuracy: float | None = Field(None, description="last fit: training accuracy / preference agreement")
     heldout_accuracy: float | None = Field(
         None, description="last fit: balanced accuracy on held-out message families (classification)"
     )
     last_fit_seconds: float | None = None
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok, or degraded (answered with HTTP 503)")
+    reasons: list[str] = Field(default_factory=list, description="why it is degraded")
 
 
 class LimitsOut(BaseModel):

@@ -27,7 +27,7 @@ from reward_server.calibration import ThresholdCalibrator
 from reward_server.classification import ClassificationModel
 from reward_server.config import ServerConfig
 from reward_server.features import FeatureCache
-from reward_server.judge import JudgeConfig, Judgement, LLMJudge, preference_of
+from reward_server.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed, preference_of
 from reward_server.metrics import ServerMetrics
 from reward_server.prompts import LABEL_WORDS, prompt_version, ranking_prompt_version
 from reward_server.ranking import BradleyTerryModel, PairSampler, Preference
@@ -48,8 +48,9 @@ class RewardService:
             JudgeConfig(
                 model=config.llm,
                 label_mode=config.label_mode,
-                api_base=config.api_base,
+                api_base=tuple(config.api_base),
                 api_key=config.api_key,
+                endpoint=config.endpoint,
                 timeout=config.llm_timeout,
                 max_retries=config.llm_retries,
                 breaker_failures=config.breaker_failures,
@@ -63,7 +64,7 @@ class RewardService:
             goal=config.goal,
             prompt_version=prompt_version(
                 config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],
-                bool(config.decompose),
+                bool(config.decompose), plain_text=config.endpoint == "completion",
             ),
             model=config.llm,
             label_mode=config.label_mode,
@@ -121,7 +122,10 @@ class RewardService:
 
     # ------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Open the store, rebuild table and model from it, re-queue what is unannotated."""
+        """Ask the LLM one question, open the store, rebuild table and model from it, re-queue
+        what is unannotated."""
+        if self.config.preflight:
+            await self._preflight()
         self._store = await self._run(Store, self.config.store)
         store = self._store
         rows = await self._run(lambda: list(store.reward_rows()))
@@ -139,6 +143,17 @@ class RewardService:
             # refit on what the store holds: answers may have landed after the last checkpoint
             self.trainer.notify(len(self._preferences) or self.retrieval.labelled)
         await self.annotator.start()
+
+    async def _preflight(self) -> None:
+        report = await self.judge.preflight(self.config.goal)
+        where = f" at {', '.join(self.config.api_base)}" if self.config.api_base else ""
+        if report.outcome == "fatal":
+            raise LLMPreflightFailed(f"--llm {self.config.llm}{where} cannot label: {report.detail}")
+        if report.outcome == "warn":
+            logger.warning("LLM preflight (%s%s): %s; starting anyway", self.config.llm, where, report.detail)
+        else:
+            logger.info("LLM preflight (%s%s, %s endpoint) in %.1fs: %s", self.config.llm, where,
+                        self.config.endpoint, report.seconds, report.detail)
 
     async def _start_labelling(self, store: Store, serve_labels: bool) -> None:
         annotations = await self._run(lambda: list(store.annotations(self.key)))
@@ -237,6 +252,10 @@ class RewardService:
             in_flight=self.annotator.in_flight,
             unparsable=self.annotator.stats.unparsable,
             llm_failures=self.annotator.stats.llm_failures,
+            llm_rejected=self.annotator.stats.rejected,
+            malformed_replies=self.judge.malformed,
+            worker_errors=self.annotator.stats.worker_errors,
+            workers_alive=self.annotator.workers_alive,
             deferred=self.annotator.stats.deferred,
             llm_retries=self.judge.retries,
             llm_circuit=self.judge.breaker.state,
@@ -250,6 +269,17 @@ class RewardService:
             **self._learner_stats(),
         )
 
+    def health(self) -> list[str]:
+        """Why the server cannot do its job right now (empty: healthy)."""
+        reasons = []
+        if self.annotator.workers_alive == 0:
+            reasons.append("no annotator worker is running: nothing gets labelled")
+        open_for = self.judge.breaker.open_for()
+        if open_for > self.config.degraded_after:
+            reasons.append(f"the LLM circuit breaker has been open for {open_for:.0f}s: "
+                           f"last error {self.annotator.stats.last_error}")
+        return reasons
+
     def _learner_stats(self) -> dict[str, Any]:
         if self.trainer is None or self.learner is None:
             return {}
@@ -258,6 +288,8 @@ class RewardService:
             "model_version": self.learner.version,
             "fits": self.trainer.fits,
             "fit_failures": self.trainer.failures,
+            "publish_failures": self.trainer.publish_failures,
+            "checkpoint_failures": self.trainer.checkpoint_failures,
             "train_examples": report.examples if report else 0,
             "train_accuracy": report.train_accuracy if report else None,
             "heldout_accuracy": report.heldout_accuracy if report else None,

@@ -134,15 +134,18 @@ class Store:
     # ----------------------------------------------------------------------- messages
     def add_messages(self, counts: Mapping[str, int]) -> list[str]:
         """Record sightings; returns the messages this store had never seen before."""
-        now = time.time()
         with self._transaction():
-            known = self._existing(counts.keys())
-            self._db.executemany(
-                "INSERT INTO messages(text, count, first_seen, last_seen) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(text) DO UPDATE SET count = count + excluded.count, "
-                "last_seen = excluded.last_seen",
-                [(text, count, now, now) for text, count in counts.items()],
-            )
+            return self._insert_messages(counts)
+
+    def _insert_messages(self, counts: Mapping[str, int]) -> list[str]:
+        now = time.time()
+        known = self._existing(counts.keys())
+        self._db.executemany(
+            "INSERT INTO messages(text, count, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(text) DO UPDATE SET count = count + excluded.count, "
+            "last_seen = excluded.last_seen",
+            [(text, count, now, now) for text, count in counts.items()],
+        )
         return [text for text in counts if text not in known]
 
     def _existing(self, texts: Iterable[str]) -> set[str]:
@@ -171,18 +174,21 @@ class Store:
 
     # -------------------------------------------------------------------- annotations
     def add_annotations(self, key: AnnotationKey, annotations: Iterable[Annotation]) -> None:
-        now = time.time()
         with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO annotations"
-                "(text, goal, prompt_version, model, label_mode, label, score, raw, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (a.text, key.goal, key.prompt_version, key.model, key.label_mode,
-                     a.label, a.score, a.raw, now)
-                    for a in annotations
-                ],
-            )
+            self._insert_annotations(key, annotations)
+
+    def _insert_annotations(self, key: AnnotationKey, annotations: Iterable[Annotation]) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO annotations"
+            "(text, goal, prompt_version, model, label_mode, label, score, raw, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (a.text, key.goal, key.prompt_version, key.model, key.label_mode,
+                 a.label, a.score, a.raw, now)
+                for a in annotations
+            ],
+        )
 
     def annotations(self, key: AnnotationKey) -> Iterator[Annotation]:
         rows = self._db.execute(
@@ -210,18 +216,21 @@ class Store:
 
     # -------------------------------------------------------------------- preferences
     def add_preferences(self, key: AnnotationKey, preferences: Iterable[StoredPreference]) -> None:
-        now = time.time()
         with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO preferences"
-                "(first, second, goal, prompt_version, model, label_mode, label, score, raw, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (p.first, p.second, key.goal, key.prompt_version, key.model, key.label_mode,
-                     p.label, p.score, p.raw, now)
-                    for p in preferences
-                ],
-            )
+            self._insert_preferences(key, preferences)
+
+    def _insert_preferences(self, key: AnnotationKey, preferences: Iterable[StoredPreference]) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO preferences"
+            "(first, second, goal, prompt_version, model, label_mode, label, score, raw, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.first, p.second, key.goal, key.prompt_version, key.model, key.label_mode,
+                 p.label, p.score, p.raw, now)
+                for p in preferences
+            ],
+        )
 
     def preferences(self, key: AnnotationKey) -> Iterator[StoredPreference]:
         rows = self._db.execute(
@@ -256,6 +265,20 @@ class Store:
             (*params, *params, wanted, limit),
         )
         return {text: wanted - n for text, n in rows}
+
+    def import_answers(
+        self,
+        messages: Mapping[str, int],
+        annotations: Mapping[AnnotationKey, list[Annotation]],
+        preferences: Mapping[AnnotationKey, list[StoredPreference]],
+    ) -> None:
+        """Messages, annotations and preferences in one transaction: all of them or none."""
+        with self._transaction():
+            self._insert_messages(messages)
+            for key, rows in annotations.items():
+                self._insert_annotations(key, rows)
+            for key, prefs in preferences.items():
+                self._insert_preferences(key, prefs)
 
     # -------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, name: str, version: int, state: bytes) -> None:

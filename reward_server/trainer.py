@@ -7,7 +7,9 @@ training examples have arrived, or ``interval`` seconds after the first unfitted
 
 Each fit re-scores every message seen and publishes only the rows whose reward changed (the
 trainer remembers what it last served per message), then checkpoints the model in the store so
-a restarted server serves the same table at once and goes on training from there.
+a restarted server serves the same table at once and goes on training from there. A failed fit,
+publication or checkpoint is counted (``/v1/stats``) and logged, and the loop goes on; after a
+failed publication the trainer forgets what it served, so the next one sends every row again.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ class Trainer(Generic[Data]):
         self.every = every
         self.interval = interval
         self.fits = 0
-        self.failures = 0
+        self.failures = 0  # fits that raised
+        self.publish_failures = 0
+        self.checkpoint_failures = 0
         self.unfitted = 0  # training examples that arrived since the last fit started
         self._training_data = training_data
         self._publish = publish
@@ -118,7 +122,11 @@ class Trainer(Generic[Data]):
             return None
         self.fits += 1
         await self._publish_table()
-        await self._checkpoint(report.version, await self._run(self.model.state))
+        try:
+            await self._checkpoint(report.version, await self._run(self.model.state))
+        except Exception:
+            self.checkpoint_failures += 1
+            logger.exception("checkpointing the %s reward model failed; the next fit tries again", self.model.name)
         logger.info(
             "%s model v%d: %d examples, train acc %s, held-out acc %s, %.1f%% positive, %.2fs",
             self.model.name, report.version, report.examples, _fmt(report.train_accuracy),
@@ -135,19 +143,34 @@ class Trainer(Generic[Data]):
                 pass
             self._wake.clear()
             if self.unfitted:
-                await self._fit()
+                try:
+                    await self._fit()
+                except Exception:  # a last guard: the loop must outlive any failure
+                    self.failures += 1
+                    logger.exception("the %s trainer's round failed; continuing", self.model.name)
 
     async def _score_new(self, texts: list[str]) -> None:
         await self._run(self.model.features.add, texts)
         if self.model.fitted:
-            changed = await self._run(self._new_rows)
-            if changed:
-                await self._publish(changed)
+            await self._publish_rows(await self._run(self._new_rows))
 
     async def _publish_table(self) -> None:
-        changed = await self._run(self._changed_rows)
-        if changed:
+        await self._publish_rows(await self._run(self._changed_rows))
+
+    async def _publish_rows(self, changed: dict[str, float]) -> None:
+        if not changed:
+            return
+        try:
             await self._publish(changed)
+        except Exception:
+            self.publish_failures += 1
+            logger.exception("publishing %d rows of the %s model failed; the next fit sends every row",
+                             len(changed), self.model.name)
+            await self._run(self._forget_served)
+
+    def _forget_served(self) -> None:
+        """(Worker thread) after a failed publication: nothing counts as served any more."""
+        self._served = np.full(0, np.nan)
 
     def _changed_rows(self) -> dict[str, float]:
         """(Worker thread) rows whose served reward differs from what this trainer last sent."""

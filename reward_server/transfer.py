@@ -16,13 +16,34 @@ publishes their rewards at start-up. A server uses imported answers only when th
 from __future__ import annotations
 
 import json
+import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from oni_wrappers.messages import normalize_message
+from reward_server.config import ServerConfig
 from reward_server.store import Annotation, AnnotationKey, Store, StoredPreference
+
+#: Longest message text an import takes: the server's own default limit on a message.
+MAX_TEXT_CHARS: int = ServerConfig.model_fields["max_message_chars"].default
+
+
+def _message_text(text: str) -> str:
+    """What the HTTP API would accept for a message; an import bypasses every HTTP check."""
+    if "\x00" in text:
+        raise ValueError("message text holds a NUL byte")
+    if not normalize_message(text):
+        raise ValueError("message text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"message text is {len(text)} characters, over the limit of {MAX_TEXT_CHARS}")
+    return text
+
+
+MessageText = Annotated[str, AfterValidator(_message_text)]
 
 
 class _Keyed(BaseModel):
@@ -35,19 +56,26 @@ class _Keyed(BaseModel):
     score: float | None = None
     raw: str = ""
 
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, score: float | None) -> float | None:
+        if score is not None and not math.isfinite(score):
+            raise ValueError(f"score must be a finite log-odds, not {score}")
+        return score
+
     def key(self) -> AnnotationKey:
         return AnnotationKey(self.goal, self.prompt_version, self.model, self.label_mode)
 
 
 class AnnotationLine(_Keyed):
     kind: Literal["annotation"]
-    text: str = Field(min_length=1)
+    text: MessageText
 
 
 class PreferenceLine(_Keyed):
     kind: Literal["preference"]
-    first: str = Field(min_length=1)
-    second: str = Field(min_length=1)
+    first: MessageText
+    second: MessageText
 
 
 class BadImportFile(ValueError):
@@ -55,9 +83,14 @@ class BadImportFile(ValueError):
 
 
 def export_jsonl(store: Store, path: Path) -> tuple[int, int]:
-    """Write every annotation and preference; returns (annotations, preferences) written."""
+    """Write every annotation and preference; returns (annotations, preferences) written.
+
+    The file is created owner-only (0600), like the store: it holds the same answers and prompts.
+    """
     annotations = preferences = 0
-    with path.open("w", encoding="utf-8") as out:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: narrow it too
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         for key, a in store.annotated_keys():
             line = AnnotationLine(kind="annotation", text=a.text, label=a.label, score=a.score, raw=a.raw,
                                   **_key_fields(key))
@@ -74,8 +107,9 @@ def export_jsonl(store: Store, path: Path) -> tuple[int, int]:
 def import_jsonl(store: Store, path: Path) -> tuple[int, int]:
     """Read a file written by :func:`export_jsonl` into ``store``; all or nothing.
 
-    The whole file is validated before anything is written, so a bad line (reported with its
-    number) leaves the store as it was.
+    The whole file is validated before anything is written (a bad line is reported with its
+    number: malformed JSON, NaN or infinite scores, empty, NUL-holding or over-long texts), and
+    everything is written in one transaction, so a failure leaves the store as it was.
     """
     lines = list(_read(path))
     messages: dict[str, int] = {}
@@ -91,11 +125,7 @@ def import_jsonl(store: Store, path: Path) -> tuple[int, int]:
             preferences.setdefault(line.key(), []).append(
                 StoredPreference(line.first, line.second, line.label, line.score, line.raw)
             )
-    store.add_messages(messages)
-    for key, rows in annotations.items():
-        store.add_annotations(key, rows)
-    for key, prefs in preferences.items():
-        store.add_preferences(key, prefs)
+    store.import_answers(messages, annotations, preferences)
     return sum(map(len, annotations.values())), sum(map(len, preferences.values()))
 
 
@@ -105,7 +135,8 @@ def _read(path: Path) -> Iterator[AnnotationLine | PreferenceLine]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line.decode("utf-8"))
+                # NaN and Infinity are not JSON, though Python's json reads them
+                data = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
                 kind = data.get("kind") if isinstance(data, dict) else None
                 if kind == "annotation":
                     yield AnnotationLine.model_validate(data)
@@ -113,10 +144,16 @@ def _read(path: Path) -> Iterator[AnnotationLine | PreferenceLine]:
                     yield PreferenceLine.model_validate(data)
                 else:
                     raise BadImportFile(f"line {number}: 'kind' must be 'annotation' or 'preference'")
-            except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+            except BadImportFile:
+                raise
+            except ValueError as exc:  # bad UTF-8 or JSON, a non-finite number, a schema error
                 raise BadImportFile(f"line {number}: {exc}") from exc
 
 
 def _key_fields(key: AnnotationKey) -> dict[str, str]:
     return {"goal": key.goal, "prompt_version": key.prompt_version, "model": key.model,
             "label_mode": key.label_mode}
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows (scores must be finite)")

@@ -25,6 +25,7 @@ def fake_config(fake: FakeLLMServer, store: Path, **overrides: object) -> Server
     settings: dict[str, object] = dict(
         llm="openai/fake-judge", api_base=fake.api_base, api_key="not-needed", store=store,
         port=0, calibration="fixed", threshold=0.0, llm_timeout=5.0,
+        preflight=False,  # its one question would skew the tests' request counts; tested on its own
     )
     settings.update(overrides)
     return ServerConfig(**settings)

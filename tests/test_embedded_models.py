@@ -11,10 +11,9 @@ from reward_server.embedded_llm import (
     embedded_model,
     labelling_defaults,
     model_cache_dir,
-    render_plain,
 )
 from reward_server.parsing import label_log_odds
-from reward_server.prompts import YES_NO_WORDS, logprob_messages
+from reward_server.prompts import YES_NO_WORDS, logprob_messages, render_plain
 
 SMOLLM2 = "embedded/smollm2-135m-instruct"
 

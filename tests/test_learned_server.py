@@ -1,6 +1,7 @@
 """Classification and ranking inside a real server (fake LLM: predictable labels and faults)."""
 
 import json
+import sqlite3
 
 import httpx
 import pytest
@@ -61,6 +62,39 @@ def test_classification_rewards_messages_the_llm_never_saw(fake_llm, tmp_path):
         fake_llm.behaviour.delay = 0.0
         table = _table(server)
     assert {t for t, r in table.items() if r > 0} == {t for t in table if "kill" in t or "gold" in t}
+
+
+def test_the_trainer_survives_failed_publications_and_checkpoints(fake_llm, tmp_path):
+    config = fake_config(fake_llm, tmp_path / "oni.sqlite", reward_model="classification",
+                         train_every=4, train_interval=0.2)
+    with BackgroundServer(config) as server:
+        trainer = server.service.trainer
+        failures = {"publish": 2, "checkpoint": 2}
+
+        def failing(kind, real):  # type: ignore[no-untyped-def]
+            async def call(*args):  # type: ignore[no-untyped-def]
+                if failures[kind]:
+                    failures[kind] -= 1
+                    raise OSError(f"injected {kind} failure")
+                return await real(*args)
+            return call
+
+        trainer._publish = failing("publish", trainer._publish)
+        trainer._checkpoint = failing("checkpoint", trainer._checkpoint)
+        _post(server, TRAINING[:8])
+        assert wait_for(lambda: stats(server)["publish_failures"] >= 1 and stats(server)["checkpoint_failures"] >= 1)
+        _post(server, TRAINING[8:])
+        assert wait_for(lambda: failures == {"publish": 0, "checkpoint": 0})
+        assert server.call(lambda service: service.annotator.idle(30))
+        version = stats(server)["model_version"]
+        _post(server, ["You kill the hill orc!", "It's a wall.  It's solid stone."])  # more fits follow
+        assert wait_for(lambda: stats(server)["model_version"] > version)
+        s = stats(server)
+        assert s["publish_failures"] == 2 and s["checkpoint_failures"] == 2 and s["fit_failures"] == 0
+        # every row was published in the end, the failed publications' included
+        table = _table(server)
+        assert all(table[t] == (1.0 if "kill" in t or "gold" in t else 0.0) for t in TRAINING)
+        assert server.call(lambda service: service._run(service._store.load_checkpoint, service._checkpoint_name))
 
 
 def test_classification_restart_serves_the_checkpoint_and_asks_nothing(fake_llm, tmp_path):
@@ -151,7 +185,13 @@ def test_export_then_import_seeds_another_store(fake_llm, tmp_path):
     "bad_line",
     [b"not json", b'{"kind": "verdict"}', b'{"kind": "annotation", "text": "x"}', b"\xff\xfe\x00 bytes",
      b'{"kind": "annotation", "text": "x", "goal": "default", "prompt_version": "v", "model": "m", '
-     b'"label_mode": "logprob", "label": 7}'],
+     b'"label_mode": "logprob", "label": 7}',
+     *(b'{"kind": "annotation", "text": "x", "goal": "default", "prompt_version": "v", "model": "m", '
+       b'"label_mode": "logprob", "score": ' + number + b"}" for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999")),
+     *(b'{"kind": "annotation", "text": ' + text + b', "goal": "default", "prompt_version": "v", "model": "m", '
+       b'"label_mode": "logprob", "score": 1.0}' for text in (b'""', b'"   "', b'"a\\u0000b"', b'"' + b"x" * 1025 + b'"')),
+     b'{"kind": "preference", "first": "x", "second": "", "goal": "default", "prompt_version": "v", '
+     b'"model": "m", "label_mode": "logprob", "score": 1.0}'],
 )
 def test_a_bad_import_line_is_reported_and_nothing_is_imported(tmp_path, bad_line):
     good = {"kind": "annotation", "text": "You kill the newt!", "goal": "default", "prompt_version": "v",
@@ -162,6 +202,25 @@ def test_a_bad_import_line_is_reported_and_nothing_is_imported(tmp_path, bad_lin
         with pytest.raises(BadImportFile, match="line 2"):
             import_jsonl(store, path)
         assert store.message_count() == 0
+
+
+def test_an_import_is_one_transaction(tmp_path, monkeypatch):
+    lines = [{"kind": "annotation", "text": f"You kill the newt {i}!", "goal": "default", "prompt_version": "v",
+              "model": "m", "label_mode": "logprob", "score": 1.0} for i in range(3)]
+    lines.append({"kind": "preference", "first": "a", "second": "b", "goal": "default", "prompt_version": "v",
+                  "model": "m", "label_mode": "logprob", "score": 1.0})
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def disk_full(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with Store(tmp_path / "oni.sqlite") as store:
+        monkeypatch.setattr(store, "_insert_preferences", disk_full)  # fails after messages and annotations
+        with pytest.raises(sqlite3.OperationalError):
+            import_jsonl(store, path)
+        assert store.message_count() == 0
+        assert store._db.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] == 0
 
 
 def test_export_and_import_commands(fake_llm, tmp_path):
@@ -178,6 +237,10 @@ def test_export_and_import_commands(fake_llm, tmp_path):
 
     out = run("export", str(tmp_path / "x.jsonl"), "--store", str(tmp_path / "a.sqlite"))
     assert out.returncode == 0 and "exported 4 annotations and 0 preferences" in out.stdout
+    assert (tmp_path / "x.jsonl").stat().st_mode & 0o777 == 0o600  # owner-only, like the store
+    out = run("export", str(tmp_path / "y.jsonl"), "--store", str(tmp_path / "missing.sqlite"))
+    assert out.returncode == 2 and "no such store" in out.stderr
+    assert not (tmp_path / "missing.sqlite").exists() and not (tmp_path / "y.jsonl").exists()
     out = run("import", str(tmp_path / "x.jsonl"), "--store", str(tmp_path / "b.sqlite"))
     assert out.returncode == 0 and "imported 4 annotations" in out.stdout
     (tmp_path / "bad.jsonl").write_bytes(b"\xff\n")

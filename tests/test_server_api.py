@@ -86,7 +86,7 @@ def test_score_rejects_wrong_types(fake_server):
 
 
 def test_metrics_and_health(fake_server):
-    assert httpx.get(fake_server.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(fake_server.url + "/healthz").json() == {"status": "ok", "reasons": []}
     post(fake_server, "/v1/messages", content=b"{bad")
     metrics = httpx.get(fake_server.url + "/metrics").text
     assert "oni_table_version" in metrics

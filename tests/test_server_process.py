@@ -122,7 +122,23 @@ def test_kill_9_mid_annotation_loses_no_answer_and_asks_nothing_twice(fake_llm, 
 
 def test_binds_all_interfaces_only_when_asked(fake_llm, tmp_path):
     port = free_port()
-    proc = start_server(fake_llm, tmp_path / "oni.sqlite", port, "--host", "0.0.0.0")
+    proc = start_server(fake_llm, tmp_path / "oni.sqlite", port, "--host", "0.0.0.0", "--token", "secret")
+    try:
+        assert listening_addresses(port) == {"0.0.0.0"}
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/stats").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_other_interfaces_without_a_token_need_insecure_no_token(fake_llm, tmp_path):
+    cmd = [sys.executable, "-m", "reward_server", "--llm", "openai/fake-judge", "--api-base", fake_llm.api_base,
+           "--store", str(tmp_path / "oni.sqlite"), "--port", str(free_port()), "--host", "0.0.0.0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--insecure-no-token" in done.stderr
+    assert not (tmp_path / "oni.sqlite").exists()
+    port = free_port()
+    proc = start_server(fake_llm, tmp_path / "oni.sqlite", port, "--host", "0.0.0.0", "--insecure-no-token")
     try:
         assert listening_addresses(port) == {"0.0.0.0"}
     finally:

@@ -16,7 +16,7 @@ from oni_rl.logbook import finished_episodes, read_episodes
 from oni_rl.policy import build_actor_critic
 from oni_rl.ppo import PPOConfig, add_advantages
 from oni_rl.tasks import EXTENDED_ACTIONS
-from oni_rl.train import TrainConfig, train
+from oni_rl.train import TrainConfig, load_checkpoint, train
 
 
 def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
@@ -34,14 +34,14 @@ def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> 
     first = train(small_run(run_dir, frames=1536))
     assert first.frames == 1536 and first.updates == 12
     assert first.last_report is not None and first.last_report.finite()
-    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert checkpoint["frames"] == 1536 and checkpoint["updates"] == 12
 
     # resume: same store (the LLM's labels from the first part are served at once), same weights
     second = train(small_run(run_dir, frames=3072, resume=True))
     assert second.frames == 1536 and second.updates == 24  # updates count from the checkpoint
     assert second.last_report is not None and second.last_report.finite()
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["updates"] == 24
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["updates"] == 24
     # the intrinsic reward reached the learner: steps whose training reward had an ONI part
     assert second.intrinsic_steps > 0
     episodes = read_episodes(run_dir / "episodes.csv")
@@ -55,15 +55,39 @@ def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> 
 def test_resume_restores_the_exact_weights(tmp_path: Path) -> None:
     run_dir = tmp_path / "none"
     train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2))
-    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
     torch.manual_seed(0)  # the seed train() starts from: the weights a run without resume would have
     fresh = build_actor_critic(len(EXTENDED_ACTIONS)).state_dict()
     assert any(not torch.equal(fresh[k], v) for k, v in saved.items())  # training moved them
     again = train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2, resume=True))
     assert again.frames == 0 and again.updates == 4  # already at its frame budget: nothing to do, nothing lost
     # the resumed run saved what it loaded; had it not loaded the checkpoint it would have saved `fresh`
-    resaved = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    resaved = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(resaved[k], v) for k, v in saved.items())
+
+
+class Payload:
+    """Stands for code a pickled checkpoint could carry: unpickling it must be refused."""
+
+    ran = False
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Payload._run, ())
+
+    @staticmethod
+    def _run() -> None:
+        Payload.ran = True
+
+
+def test_a_checkpoint_that_carries_code_is_refused(tmp_path: Path) -> None:
+    model = build_actor_critic(len(EXTENDED_ACTIONS))
+    optimizer = torch.optim.Adam(model.parameters())
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "frames": 1, "updates": 1,
+                "config": Payload()}, path)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        load_checkpoint(path, model, optimizer)
+    assert not Payload.ran
 
 
 def test_egocentric_crop_centres_the_hero_and_pads_off_map() -> None:
