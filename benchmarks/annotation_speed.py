@@ -3,9 +3,13 @@
 Both modes label the same messages through the server's own judge (litellm → embedded
 provider), one after the other in the same process; the ratio is the target (logprob >= 10x).
 For the embedded model it first measures what the litellm path costs over calling llama.cpp
-directly (interleaved, same process).
+directly (interleaved, same process), and, with ``--llama-cpp-server``, what the same model
+costs behind llama.cpp's OpenAI-compatible server (the remote path: ``hosted_vllm/...`` with
+``--api-base``, the many-shot prompt as a plain-text completion) against the embedded provider,
+both over the same messages in the same run.
 
-    python benchmarks/annotation_speed.py --messages 20 --data benchmarks/data/messages_dev.jsonl
+    python -m benchmarks.annotation_speed --messages 20
+    python -m benchmarks.annotation_speed --messages 20 --llama-cpp-server
 """
 
 from __future__ import annotations
@@ -54,9 +58,30 @@ async def litellm_overhead(messages: list[str], goal: str) -> None:
           f"{1e3 * direct / len(pairs):6.1f} ms/label: litellm path costs {through_judge / direct:.2f}x")
 
 
+async def remote_vs_embedded(messages: list[str], goal: str) -> None:
+    """The embedded Gemma through its provider vs behind ``python -m llama_cpp.server``."""
+    from benchmarks.llama_server import SERVED_NAME, LlamaCppServer
+
+    server = LlamaCppServer().start()
+    try:
+        remote = LLMJudge(JudgeConfig(model=f"hosted_vllm/{SERVED_NAME}", api_base=(server.api_base,),
+                                      endpoint="completion"))
+        local = LLMJudge(JudgeConfig(model=DEFAULT_EMBEDDED_MODEL))
+        local_rate, local_parsed = await rate(local, messages, goal)
+        remote_rate, remote_parsed = await rate(remote, messages, goal)
+    finally:
+        server.stop()
+    print(f"embedded provider      {local_rate:7.2f} labels/s ({local_parsed}/{len(messages)} parsed)")
+    print(f"llama.cpp server       {remote_rate:7.2f} labels/s ({remote_parsed}/{len(messages)} parsed, "
+          f"/v1/completions): {remote_rate / local_rate:.2f}x the embedded provider")
+
+
 async def run(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()]
     messages = [r["message"] for r in rows][: args.messages]
+    if args.llama_cpp_server:
+        await remote_vs_embedded(messages, args.goal)
+        return
     if args.llm == DEFAULT_EMBEDDED_MODEL:
         await litellm_overhead(messages, args.goal)
     results = {}
@@ -74,6 +99,8 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=20)
     p.add_argument("--goal", default="default")
     p.add_argument("--max-tokens", type=int, default=512, help="generate mode's answer budget")
+    p.add_argument("--llama-cpp-server", action="store_true",
+                   help="compare the embedded provider with the same model behind llama.cpp's server")
     asyncio.run(run(p.parse_args()))
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 from reward_server.calibration import ThresholdCalibrator
 from benchmarks.common import DEV_DATA
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
-from reward_server.judge import JudgeConfig, LLMJudge
-from reward_server.service import debiased_preferences
+from reward_server.config import ServerConfig
+from reward_server.judge import LLMJudge
+from reward_server.service import debiased_preferences, judge_config
 from reward_server.store import StoredPreference
 
 # ----------------------------------------------------------------------------- metrics
@@ -144,13 +145,10 @@ async def score_variant(
         return [sum(c[i] for c in columns) / len(columns) for i in range(len(messages))], rate
     if name in cache:
         return cache[name]
-    judge = LLMJudge(
-        JudgeConfig(
-            model=args.llm, api_base=args.api_base, api_key=args.api_key, label_mode=variant.label_mode,  # type: ignore[arg-type]
-            prompt_style=variant.prompt_style, label_words=variant.label_words,  # type: ignore[arg-type]
-            max_tokens=args.max_tokens, decompose=variant.decompose,
-        )
-    )
+    judge = LLMJudge(judge_config(server_config(
+        args, label_mode=variant.label_mode, prompt_style=variant.prompt_style, label_words=variant.label_words,
+        decompose=variant.decompose,
+    )))
     await judge.judge("warm-up", goal)
     started = time.perf_counter()
     scores = []
@@ -160,6 +158,12 @@ async def score_variant(
     rate = len(messages) / (time.perf_counter() - started)
     cache[name] = (scores, rate)
     return scores, rate
+
+
+def server_config(args: argparse.Namespace, **settings: object) -> ServerConfig:
+    """The settings a server run with these options would have (its judge is what is measured)."""
+    return ServerConfig(llm=args.llm, api_base=args.api_base or [], api_key=args.api_key,
+                        llm_endpoint=args.llm_endpoint, llm_max_tokens=args.max_tokens, **settings)
 
 
 def report(name: str, messages: list[str], labels: list[int], scores: list[float], rate: float,
@@ -220,7 +224,7 @@ async def pairwise_accuracy(messages: list[str], labels: list[int], args: argpar
     helpful = sorted({m for m, y in zip(messages, labels, strict=True) if y})
     unhelpful = sorted({m for m, y in zip(messages, labels, strict=True) if not y})
     style = args.ranking_style or labelling_defaults(args.llm)[0]
-    judge = LLMJudge(JudgeConfig(model=args.llm, api_base=args.api_base, api_key=args.api_key, prompt_style=style))
+    judge = LLMJudge(judge_config(server_config(args, prompt_style=style)))
     answers = []
     for i in range(args.pairs):
         good, bad = rng.choice(helpful), rng.choice(unhelpful)
@@ -238,8 +242,10 @@ def main() -> None:
     p.add_argument("--data", default=str(DEV_DATA))
     p.add_argument("--goal", default="default")
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL)
-    p.add_argument("--api-base")
+    p.add_argument("--api-base", nargs="+", help="OpenAI-compatible server(s) of a remote --llm")
     p.add_argument("--api-key")
+    p.add_argument("--llm-endpoint", choices=["auto", "chat", "completion"], default="auto",
+                   help="as the server's option (auto: plain-text completion for many-shot on a server)")
     p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "generate"],
                    choices=list(VARIANTS))
     p.add_argument("--positive-share", type=float, default=0.25)

@@ -70,10 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "Default: on for the embedded Gemma 3 270M (measured best), off for other models")
     p.add_argument("--label-words", choices=["yes-no", "foo-bar", "one-zero"], default=defaults.label_words,
                    help="the two answer words whose log-odds give the label (logprob mode)")
-    p.add_argument("--calibration", choices=["fixed", "quantile"], default=defaults.calibration,
-                   help="logprob threshold: fixed (--threshold) or running quantile (--positive-share)")
-    p.add_argument("--positive-share", type=float, default=defaults.positive_share)
-    p.add_argument("--threshold", type=float, default=defaults.threshold)
+    p.add_argument("--calibration", choices=["examples", "quantile", "fixed"], default=defaults.calibration,
+                   help="logprob cut: examples (set from the judge's scores of labelled calibration messages, "
+                   "--positive-share a ceiling), quantile (a quota: the top --positive-share), fixed (--threshold)")
+    p.add_argument("--positive-share", type=float, default=defaults.positive_share,
+                   help="share of messages labelled helpful: at most (examples), exactly (quantile)")
+    p.add_argument("--threshold", type=float, default=defaults.threshold,
+                   help="fixed log-odds cut (and the cut until the calibration messages are scored)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size,
                    help="annotations committed (and published) per batch")
     p.add_argument("--concurrency", type=int, default=defaults.concurrency,
@@ -81,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue", type=int, default=defaults.max_queue,
                    help="messages held in memory for the LLM; more wait in the store (refilled when it runs dry)")
     p.add_argument("--llm-timeout", type=float, default=defaults.llm_timeout)
+    p.add_argument("--llm-max-tokens", type=int, default=defaults.llm_max_tokens,
+                   help="generate mode: tokens an answer may use")
     p.add_argument("--llm-retries", type=int, default=defaults.llm_retries,
                    help="retries per LLM call (exponential backoff with jitter)")
     p.add_argument("--breaker-failures", type=int, default=defaults.breaker_failures,

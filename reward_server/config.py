@@ -47,15 +47,23 @@ class ServerConfig(BaseModel):
     batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed per batch")
     concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
     max_queue: int = Field(1_000_000, ge=1, description="messages held in memory for the LLM; more wait in the store")
-    calibration: CalibrationMode = "quantile"
-    positive_share: float = Field(0.25, gt=0.0, lt=1.0)
-    threshold: float = Field(0.0, description="fixed log-odds threshold (and quantile fallback)")
+    calibration: CalibrationMode = Field(
+        "examples", description="log-odds cut: examples (from the judge's scores of labelled calibration messages, "
+        "positive-share a ceiling), quantile (a quota: the top positive-share of scores), fixed (--threshold)",
+    )
+    positive_share: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="share of messages labelled helpful: at most (examples: a guard against a judge that says yes "
+        "to everything), exactly (quantile, where 0.25 was the default)",
+    )
+    threshold: float = Field(0.0, description="fixed log-odds cut (and the cut until the examples are scored)")
     train_every: int = Field(64, ge=1, description="new labels/preferences that trigger a refit")
     train_interval: float = Field(5.0, gt=0.0, description="seconds after which unfitted examples trigger a refit")
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="classifier probability that pays 1")
     rank_threshold: float = Field(0.5, description="ranking: normalised score above which a message pays")
     pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons asked per message")
     llm_timeout: float = Field(60.0, gt=0.0)
+    llm_max_tokens: int = Field(512, ge=1, description="generate mode: tokens an answer may use")
     llm_retries: int = Field(4, ge=0)
     breaker_failures: int = Field(5, ge=1, description="consecutive LLM failures that open the circuit")
     breaker_reset: float = Field(10.0, gt=0.0, description="seconds the circuit stays open before a probe")

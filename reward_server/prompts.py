@@ -8,10 +8,11 @@ Two prompt families:
   log-probabilities of the first answer token, one forward pass per message. Small models need
   this (they cannot follow the CoT format). Its styles:
 
-  - ``many-shot`` (the default): one text of 32 labelled messages from the families an agent
-    meets (kills, gold, level-ups, stairs, pets, menus, walls, doors, items, rumours), then the
-    message with its label left open. A base model continues the list; this is how a 270M
-    model labels well (RESULTS.md: AUC 0.95 where chat prompts reach 0.83–0.87).
+  - ``many-shot`` (the default): one text of 58 labelled messages from the families an agent
+    meets (kills, gold, level-ups, stairs, pets, menus, walls, doors, items, rumours, and the
+    junk of agent play: eating, hunger, prayer, status, "You can't ..."), then the message with
+    its label left open. A base model continues the list; this is how a 270M model labels well
+    (RESULTS.md).
   - ``paper``: the paper's goal and four worked examples as a chat exchange (best for
     SmolLM2-135M-Instruct, which cannot learn from a long list).
   - ``families``: twelve family examples as a chat exchange; ``compact``: the bare question.
@@ -156,43 +157,113 @@ _FAMILIES_HELPFUL: dict[str, set[str]] = {
     "zero-knowledge": {"combat", "gold", "stairs"},
 }
 
-#: The many-shot list: 32 messages an agent meets early, 11 helpful under the default goal, tagged
-#: like the family examples. None is from the dev set. The order is one fixed shuffle: a base
-#: model leans on the examples nearest the open slot, so helpful and unhelpful ones are mixed
-#: throughout (RESULTS.md gives the spread over other orders).
+#: The many-shot list: 58 messages an agent meets, 16 helpful under the default goal, tagged like
+#: the family examples. Besides kills, gold, level-ups and stairs it covers the junk a training
+#: agent produces with the extended action set and must not be paid for (issue 13): prompts and
+#: menus, eating, hunger and fainting, prayer, status recovery, "You can't ...", "You don't have
+#: anything to ...", doors, boulders, pets' kills and pets' gold. None is a message of the
+#: labelled files in benchmarks/data. The order is one fixed mix: a base model leans on the
+#: examples nearest the open slot, so helpful and unhelpful ones alternate throughout.
 _MANY_SHOT_EXAMPLES: list[tuple[str, str]] = [
-    ("The kitten picks up a gold piece.", "none"),
+    ("The little dog picks up 4 gold pieces.", "none"),
     ("You see here a dagger.", "none"),
+    ("You kill the coyote!", "combat"),
+    ("You faint from lack of food.", "none"),
     ("The jackal bites!  The jackal misses!", "none"),
-    ("You miss the jackal.", "none"),
+    ("You miss the gnome lord.", "none"),
     ("Really attack the little dog? [yn] (n)", "none"),
     ("Welcome to experience level 3.", "combat"),
+    ("You can see again.", "none"),
     ("You kill the sewer rat!", "combat"),
+    ("You don't have anything to eat.", "none"),
     ("You destroy the lichen!", "combat"),
-    ("You swap places with your kitten.", "none"),
+    ("You swap places with your pony.", "none"),
+    ("This gnome corpse tastes terrible!", "none"),
     ("You kill the gecko!  The gecko bites!", "combat"),
+    ("Are you sure you want to pray? [yn] (n)", "none"),
     ("The kitten drops a gold piece.  It's solid stone.", "none"),
     ("They say that gnomes are friendly.", "none"),
+    ("$ - 41 gold pieces.", "gold"),
+    ("You have already gone as far west as possible.", "none"),
     ("f - a food ration.", "none"),
+    ("You only feel hungry now.", "none"),
+    ("The sewer rat is killed!", "none"),
     ("You see here a hill orc corpse.", "none"),
     ("$ - 12 gold pieces.", "gold"),
+    ("This door is locked.", "none"),
     ("You climb down the stairs.", "stairs"),
+    ("You begin praying to Anhur.", "none"),
     ("You hit the gnome.", "none"),
     ("In what direction?", "none"),
+    ("You kill the giant rat!", "combat"),
+    ("You feel a bit steadier now.", "none"),
     ("What do you want to eat? [f or ?*]", "none"),
+    ("You hear a monster behind the boulder.", "none"),
     ("$ - 30 gold pieces.  You see here a bow.", "gold"),
-    ("That door is closed.", "none"),
+    ("This door is closed.", "none"),
+    ("You finish eating the cram ration.", "none"),
     ("You feel more confident in your weapon skills.", "none"),
     ("The little dog kills the newt.", "none"),
+    ("You don't have anything to zap.", "none"),
+    ("The kitten bites the gecko.  The gecko is killed!", "none"),
     ("You hear the footsteps of a guard on patrol.", "none"),
+    ("Welcome to experience level 5.", "combat"),
     ("The newt bites!", "none"),
+    ("You feel a hopeful feeling.", "none"),
     ("You kill the hill orc!  The kitten misses the gnome.", "combat"),
+    ("You see no objects here.", "none"),
+    ("The gnome mummy is destroyed!", "none"),
     ("There is a staircase down here.", "stairs"),
     ("It's a wall.", "none"),
+    ("You can't reach the bottom of the pit.", "none"),
     ("You hear someone counting money.", "gold"),
+    ("The door closes.", "none"),
+    ("You destroy the gnome zombie!", "combat"),
     ("You hear a door open.  $ - 3 gold pieces.", "gold"),
+    ("What do you want to read? [h or ?*]", "none"),
     ("You can't go down here.", "none"),
     ("The gnome lord is killed!", "none"),
+]
+
+#: Labelled messages the judge never sees in its prompt, tagged like the examples: the evidence
+#: the log-odds cut is set from (``--calibration examples``, see calibration.py). Hard cases on
+#: purpose: pets' kills and pets' gold, hits and misses, stairs up, hunger, prayer, menus. None
+#: is in the many-shot list or in the labelled files of benchmarks/data.
+_CALIBRATION_MESSAGES: list[tuple[str, str]] = [
+    ("You kill the gnome lord!", "combat"),
+    ("You kill the dingo!", "combat"),
+    ("You kill the homunculus!", "combat"),
+    ("You destroy the kobold mummy!", "combat"),
+    ("You kill the hobbit!  The kitten picks up an elven mithril-coat.", "combat"),
+    ("Welcome to experience level 4.", "combat"),
+    ("$ - 8 gold pieces.", "gold"),
+    ("$ - 115 gold pieces.", "gold"),
+    ("$ - 22 gold pieces.  You see here a scroll labeled ELBIB YLOH.", "gold"),
+    ("There is a staircase down here.  You see here 2 arrows.", "stairs"),
+    ("There is a staircase down here.  The kitten picks up a dart.", "stairs"),
+    ("You climb down the stairs.  You see here a dagger.", "stairs"),
+    ("The gnome is killed!", "none"),
+    ("The little dog kills the jackal.", "none"),
+    ("You hit the hill orc.", "none"),
+    ("You miss the giant rat.", "none"),
+    ("The kitten picks up 6 gold pieces.", "none"),
+    ("There is a ladder up here.", "none"),
+    ("Your stomach feels content.", "none"),
+    ("You feel much better.", "none"),
+    ("What do you want to wield? [- a or ?*]", "none"),
+    ("You don't have anything to read.", "none"),
+    ("You can't reach the floor.", "none"),
+    ("This door is broken.", "none"),
+    ("You finish eating the apple.", "none"),
+    ("You feel that Anhur is well-pleased.", "none"),
+    ("Things that are here:", "none"),
+    ("You have a little trouble lifting 3 rocks.", "none"),
+    ("The coyote bites!", "none"),
+    ("You are hit by a dart.", "none"),
+    ("You see here a sack.", "none"),
+    ("The kitten eats a gnome corpse.", "none"),
+    ("You feel hungry.", "none"),
+    ("It's a wall.  The kitten drops a dagger.", "none"),
 ]
 
 PromptStyle = Literal["many-shot", "paper", "families", "compact"]
@@ -213,6 +284,13 @@ def worked_examples(goal: str, style: PromptStyle) -> list[tuple[str, int]]:
         tagged = _FAMILY_EXAMPLES if style == "families" else _MANY_SHOT_EXAMPLES
         return [(m, int(family in helpful)) for m, family in tagged]
     return []
+
+
+def calibration_examples(goal: str) -> list[tuple[str, int]]:
+    """(message, helpful?) pairs under ``goal`` that set the log-odds cut (never in a prompt)."""
+    _check_goal(goal)
+    helpful = _FAMILIES_HELPFUL[goal]
+    return [(m, int(family in helpful)) for m, family in _CALIBRATION_MESSAGES]
 
 
 def many_shot_text(

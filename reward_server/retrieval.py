@@ -1,14 +1,17 @@
 """ONI-retrieval: the reward of a message is its LLM label (1 helpful, 0 not).
 
 Unlabelled and unparsable messages pay 0. In logprob mode a message's label is its log-odds
-score against the calibrated threshold; when new annotations move the threshold, messages
-labelled earlier may flip, so :meth:`add` returns the proposed rewards of every scored
-message and the table publishes only the rows that actually changed.
+score against the calibrated threshold; when new annotations (or the labelled examples) move
+the threshold, the messages whose score lies between the old and the new threshold flip.
+They are found in a sorted list of (score, message) in O(log N + flips), so :meth:`add`
+proposes only the rows that may change, never the whole table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from sortedcontainers import SortedList
 
 from reward_server.calibration import ThresholdCalibrator
 from reward_server.store import Annotation
@@ -19,7 +22,8 @@ class RetrievalModel:
         self.calibrator = calibrator
         self._labels: dict[str, int] = {}  # generate-mode labels, final as given
         self._scores: dict[str, float] = {}  # logprob-mode margins, labelled by threshold
-        self._last_threshold: float | None = None
+        self._by_score: SortedList = SortedList()  # (score, text) of every margin
+        self._last_threshold = calibrator.threshold
 
     @property
     def labelled(self) -> int:
@@ -28,24 +32,42 @@ class RetrievalModel:
     def add(self, annotations: Iterable[Annotation]) -> dict[str, float]:
         """Take new annotations; returns the rewards of every message whose reward may change."""
         proposed: dict[str, float] = {}
+        scored: list[str] = []
         for annotation in annotations:
+            text = annotation.text
             if annotation.score is not None:
-                self._scores[annotation.text] = annotation.score
-                self.calibrator.add(annotation.score)
+                self._set_score(text, annotation.score)
+                scored.append(text)
             elif annotation.label is not None:
-                self._labels[annotation.text] = annotation.label
-                proposed[annotation.text] = float(annotation.label)
+                self._labels[text] = annotation.label
+                proposed[text] = float(annotation.label)
             else:
-                proposed[annotation.text] = 0.0  # unparsable: asked, answered, pays nothing
-        threshold = self.calibrator.threshold
-        if threshold != self._last_threshold:
-            self._last_threshold = threshold
-            scored = self._scores.keys()  # the threshold moved: any scored message may flip
-        else:
-            scored = [a.text for a in annotations if a.score is not None]  # type: ignore[union-attr]
+                proposed[text] = 0.0  # unparsable: asked, answered, pays nothing
+        proposed |= self.rethreshold()
+        threshold = self._last_threshold
         for text in scored:
             proposed[text] = float(self._scores[text] > threshold)
         return proposed
+
+    def rethreshold(self) -> dict[str, float]:
+        """Rewards of the messages whose label flipped since the threshold last moved."""
+        old, new = self._last_threshold, self.calibrator.threshold
+        self._last_threshold = new
+        if new == old:
+            return {}
+        low, high = min(old, new), max(old, new)
+        # labels are score > threshold: the scores in (low, high] are on the other side now
+        flipped = self._by_score.irange((low, chr(0x10FFFF)), (high, chr(0x10FFFF)), inclusive=(False, True))
+        return {text: float(score > new) for score, text in flipped}
+
+    def _set_score(self, text: str, score: float) -> None:
+        previous = self._scores.get(text)
+        if previous is not None:
+            self._by_score.remove((previous, text))
+            self.calibrator.remove(previous)
+        self._scores[text] = score
+        self._by_score.add((score, text))
+        self.calibrator.add(score)
 
     def labels(self) -> dict[str, int]:
         """Current label (1/0) of every parsed annotation: the classifier's training set."""

@@ -15,6 +15,8 @@ Three reward models (``--reward-model``):
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +25,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from reward_server.annotator import Annotator
-from reward_server.calibration import ThresholdCalibrator
+from reward_server.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.classification import ClassificationModel
 from reward_server.config import ServerConfig
 from reward_server.features import FeatureCache
 from reward_server.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed, preference_of
 from reward_server.metrics import ServerMetrics
-from reward_server.prompts import LABEL_WORDS, prompt_version, ranking_prompt_version
+from reward_server.prompts import LABEL_WORDS, calibration_examples, prompt_version, ranking_prompt_version
 from reward_server.ranking import BradleyTerryModel, PairSampler, Preference
 from reward_server.retrieval import RetrievalModel
 from reward_server.reward_table import RewardTable
@@ -41,25 +43,29 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def judge_config(config: ServerConfig) -> JudgeConfig:
+    """The judge's settings as the server derives them (benchmarks use this to judge alike)."""
+    return JudgeConfig(
+        model=config.llm,
+        label_mode=config.label_mode,
+        api_base=tuple(config.api_base),
+        api_key=config.api_key,
+        endpoint=config.endpoint,
+        timeout=config.llm_timeout,
+        max_tokens=config.llm_max_tokens,
+        max_retries=config.llm_retries,
+        breaker_failures=config.breaker_failures,
+        breaker_reset=config.breaker_reset,
+        prompt_style=config.prompt_style,  # type: ignore[arg-type]
+        label_words=config.label_words,
+        decompose=bool(config.decompose),
+    )
+
+
 class RewardService:
     def __init__(self, config: ServerConfig, judge: LLMJudge | None = None) -> None:
         self.config = config
-        self.judge = judge or LLMJudge(
-            JudgeConfig(
-                model=config.llm,
-                label_mode=config.label_mode,
-                api_base=tuple(config.api_base),
-                api_key=config.api_key,
-                endpoint=config.endpoint,
-                timeout=config.llm_timeout,
-                max_retries=config.llm_retries,
-                breaker_failures=config.breaker_failures,
-                breaker_reset=config.breaker_reset,
-                prompt_style=config.prompt_style,
-                label_words=config.label_words,
-                decompose=bool(config.decompose),
-            )
-        )
+        self.judge = judge or LLMJudge(judge_config(config))
         self.key = AnnotationKey(
             goal=config.goal,
             prompt_version=prompt_version(
@@ -119,6 +125,7 @@ class RewardService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oni-store")
         self._store: Store | None = None
         self._message_count = 0
+        self._calibration_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -133,6 +140,7 @@ class RewardService:
         self.table.load(rows, version)
         self._message_count = await self._run(store.message_count)
         checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name)
+        await self._calibrate()
         if self.config.reward_model == "ranking":
             await self._start_ranking(store)
         else:
@@ -154,6 +162,51 @@ class RewardService:
         else:
             logger.info("LLM preflight (%s%s, %s endpoint) in %.1fs: %s", self.config.llm, where,
                         self.config.endpoint, report.seconds, report.detail)
+
+    async def _calibrate(self) -> None:
+        """Set the log-odds cut from the judge's scores of the labelled calibration messages.
+
+        Scored once per question and kept in the store's meta table, so a restart costs no LLM
+        call. If the LLM cannot answer now, the server starts with ``--threshold`` and retries in
+        the background; the moment the cut is known, the labels it flips are republished.
+        """
+        if self.config.label_mode != "logprob" or self.config.calibration != "examples":
+            return
+        try:
+            await self._set_evidence()
+        except Exception as exc:  # noqa: BLE001 - the server can run on the fallback cut meanwhile
+            logger.warning("could not score the calibration messages (%s); cut %+.2f until they are",
+                           exc, self.config.threshold)
+            self._calibration_task = asyncio.create_task(self._calibrate_later())
+
+    async def _calibrate_later(self, every: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._set_evidence()
+            except Exception as exc:  # noqa: BLE001 - keep trying
+                logger.warning("calibration messages still not scored: %s", exc)
+                continue
+            await self._publish(self.retrieval.rethreshold())
+            return
+
+    async def _set_evidence(self) -> None:
+        examples = calibration_examples(self.config.goal)
+        digest = hashlib.sha256(json.dumps(examples).encode()).hexdigest()[:10]
+        name = f"calibration|{self._checkpoint_name.split('|', 1)[1]}|{digest}"
+        store = self._require_store()
+        cached = await self._run(store.get_meta, name)
+        if cached is not None:
+            scores = json.loads(cached)
+        else:
+            scores = [(await self.judge.judge(message, self.config.goal)).score for message, _ in examples]
+            await self._run(store.set_meta, name, json.dumps(scores))
+        helpful = [s for s, (_, v) in zip(scores, examples, strict=True) if v and s is not None]
+        unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
+        cut = evidence_cut(helpful, unhelpful)
+        self.retrieval.calibrator.evidence = cut
+        logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
+                    len(helpful), len(unhelpful), " (kept in the store)" if cached is None else " (from the store)")
 
     async def _start_labelling(self, store: Store, serve_labels: bool) -> None:
         annotations = await self._run(lambda: list(store.annotations(self.key)))
@@ -183,6 +236,8 @@ class RewardService:
         )
 
     async def stop(self) -> None:
+        if self._calibration_task is not None:
+            self._calibration_task.cancel()
         await self.annotator.stop()
         if self.trainer is not None:
             await self.trainer.stop()

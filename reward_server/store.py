@@ -298,6 +298,18 @@ class Store:
         """Every message text, oldest first (to rebuild a model's feature cache)."""
         return [row[0] for row in self._db.execute("SELECT text FROM messages ORDER BY first_seen, rowid")]
 
+    # --------------------------------------------------------------------------- meta
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     # ------------------------------------------------------------------- reward table
     def table_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'table_version'").fetchone()

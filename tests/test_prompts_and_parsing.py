@@ -49,10 +49,15 @@ def many_shot_verdicts(text: str) -> dict[str, str]:
 
 def test_many_shot_prompt_lists_every_example_with_its_goal_verdict():
     default = many_shot_verdicts(logprob_messages("x", "default")[0]["content"])
-    assert len(default) == 32
+    assert len(default) == 58
     assert default["You kill the sewer rat!"] == "Yes" and default["$ - 12 gold pieces."] == "Yes"
     assert default["The little dog kills the newt."] == "No"  # a pet's kill is not the agent's
+    assert default["The sewer rat is killed!"] == "No"
     assert default["What do you want to eat? [f or ?*]"] == "No"  # prompts the agent can open at will
+    # the junk of agent play: hunger, prayer, status, "You can't", "You don't have anything to", doors
+    for junk in ("You faint from lack of food.", "You begin praying to Anhur.", "You can see again.",
+                 "You can't reach the bottom of the pit.", "You don't have anything to eat.", "This door is locked."):
+        assert default[junk] == "No"
     stairs = many_shot_verdicts(logprob_messages("x", "stairs")[0]["content"])
     assert {m for m, w in stairs.items() if w == "Yes"} == {"You climb down the stairs.",
                                                            "There is a staircase down here."}
