@@ -2,11 +2,13 @@
 
 Runs the reward server's own judge (any ``--llm``, label mode, prompt variant, goal) over a
 labelled JSON Lines file — one ``{"message": ..., "<goal>": 0|1, ...}`` per line — and prints,
-per variant: ROC AUC of the judge's scores, F1 at the server's calibrated threshold (running
-quantile, ``--positive-share``) and at a fixed log-odds threshold of 0, the share labelled
-helpful, labels/s, and the worst confusions.
+per variant: ROC AUC of the judge's scores; the cut the server would set from its calibration
+examples (``--calibration examples``, the default) and F1, recall and false-positive rate at that
+cut; F1 at the old quota (the top ``--positive-share``) and at log-odds 0; labels/s; and the
+worst confusions. ``--pairs N`` scores the ranking model's preferences on helpful-vs-unhelpful pairs.
 
     python -m benchmarks.label_quality --data benchmarks/data/messages_dev.jsonl --goal default
+    python -m benchmarks.label_quality --data benchmarks/data/messages_agentplay_dev.jsonl
     python -m benchmarks.label_quality --llm embedded/smollm2-135m-instruct
     python -m benchmarks.label_quality --variants many-shot generate --llm hosted_vllm/... --api-base ...
 
@@ -27,11 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reward_server.calibration import ThresholdCalibrator
+from reward_server.calibration import ThresholdCalibrator, evidence_cut
 from benchmarks.common import DEV_DATA
 from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.config import ServerConfig
 from reward_server.judge import LLMJudge
+from reward_server.prompts import calibration_examples
 from reward_server.service import debiased_preferences, judge_config
 from reward_server.store import StoredPreference
 
@@ -75,6 +78,14 @@ class Confusion:
     @property
     def positive_share(self) -> float:
         return (self.tp + self.fp) / max(1, self.tp + self.fp + self.fn + self.tn)
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def fpr(self) -> float:
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else float("nan")
 
 
 def confusion(predicted: Sequence[int], labels: Sequence[int]) -> Confusion:
@@ -132,17 +143,23 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
+@dataclass(frozen=True)
+class Scored:
+    scores: list[float]  # log-odds, or 0/1 labels in generate mode
+    rate: float  # labels/s
+    cut: float  # the server's cut (--calibration examples) for this judge; 0.5 in generate mode
+
+
 async def score_variant(
-    name: str, messages: list[str], goal: str, args: argparse.Namespace,
-    cache: dict[str, tuple[list[float], float]],
-) -> tuple[list[float], float]:
-    """Scores (log-odds, or 0/1 labels in generate mode) and labels/s for one variant."""
+    name: str, messages: list[str], goal: str, args: argparse.Namespace, cache: dict[str, Scored],
+) -> Scored:
+    """One variant's scores of the messages, its speed, and the cut the server would set."""
     variant = VARIANTS[name]
     if variant.ensemble_of:
         parts = [await score_variant(v, messages, goal, args, cache) for v in variant.ensemble_of]
-        columns = [zscore(scores) for scores, _ in parts]
-        rate = 1.0 / sum(1.0 / r for _, r in parts)  # every member runs for every message
-        return [sum(c[i] for c in columns) / len(columns) for i in range(len(messages))], rate
+        columns = [zscore(part.scores) for part in parts]
+        rate = 1.0 / sum(1.0 / part.rate for part in parts)  # every member runs for every message
+        return Scored([sum(c[i] for c in columns) / len(columns) for i in range(len(messages))], rate, 0.0)
     if name in cache:
         return cache[name]
     judge = LLMJudge(judge_config(server_config(
@@ -156,8 +173,14 @@ async def score_variant(
         j = await judge.judge(message, goal)
         scores.append(j.score if j.score is not None else float(j.label or 0))
     rate = len(messages) / (time.perf_counter() - started)
-    cache[name] = (scores, rate)
-    return scores, rate
+    cut = 0.5
+    if variant.label_mode == "logprob":  # what the server does at start: score the held-out examples
+        examples = calibration_examples(goal)
+        judged = [(await judge.judge(m, goal)).score for m, _ in examples]
+        cut = evidence_cut([s for s, (_, v) in zip(judged, examples, strict=True) if v and s is not None],
+                           [s for s, (_, v) in zip(judged, examples, strict=True) if not v and s is not None])
+    cache[name] = Scored(scores, rate, cut)
+    return cache[name]
 
 
 def server_config(args: argparse.Namespace, **settings: object) -> ServerConfig:
@@ -166,18 +189,20 @@ def server_config(args: argparse.Namespace, **settings: object) -> ServerConfig:
                         llm_endpoint=args.llm_endpoint, llm_max_tokens=args.max_tokens, **settings)
 
 
-def report(name: str, messages: list[str], labels: list[int], scores: list[float], rate: float,
+def report(name: str, messages: list[str], labels: list[int], scored: Scored,
            positive_share: float, examples: int, baseline_rate: float | None = None) -> dict[str, float]:
-    predicted, threshold = calibrated_predictions(scores, positive_share)
-    calibrated = confusion(predicted, labels)
+    scores, rate = scored.scores, scored.rate
+    predicted = [int(s > scored.cut) for s in scores]  # the server's default cut
+    at_cut = confusion(predicted, labels)
+    quota = confusion(calibrated_predictions(scores, positive_share)[0], labels)
     fixed = confusion([int(s > 0) for s in scores], labels)
     row = {
-        "auc": roc_auc(scores, labels), "f1": calibrated.f1, "f1_fixed0": fixed.f1,
-        "positive_share": calibrated.positive_share, "threshold": threshold, "labels_per_s": rate,
+        "auc": roc_auc(scores, labels), "f1": at_cut.f1, "recall": at_cut.recall, "fpr": at_cut.fpr,
+        "cut": scored.cut, "f1_quota": quota.f1, "f1_fixed0": fixed.f1, "labels_per_s": rate,
     }
     speed = f"{rate / baseline_rate:.2f}" if baseline_rate else "n/a"
-    print(f"| {name} | {row['auc']:.3f} | {row['f1']:.3f} | {row['f1_fixed0']:.3f} | "
-          f"{row['positive_share']:.2f} | {threshold:+.2f} | {rate:.1f} | {speed} |", flush=True)
+    print(f"| {name} | {row['auc']:.3f} | {scored.cut:+.2f} | {row['f1']:.3f} | {row['recall']:.3f} | "
+          f"{row['fpr']:.3f} | {row['f1_quota']:.3f} | {row['f1_fixed0']:.3f} | {rate:.1f} | {speed} |", flush=True)
     if examples:
         wrong_pos = sorted((s, m) for s, m, p, y in zip(scores, messages, predicted, labels, strict=True) if p and not y)
         wrong_neg = sorted((s, m) for s, m, p, y in zip(scores, messages, predicted, labels, strict=True) if y and not p)
@@ -196,39 +221,55 @@ def load_labelled(path: str | Path, goal: str, limit: int = 0) -> tuple[list[str
 async def run(args: argparse.Namespace) -> None:
     messages, labels = load_labelled(args.data, args.goal, args.limit)
     print(f"{args.data}: {len(messages)} messages, {sum(labels)} helpful under goal '{args.goal}'; "
-          f"llm {args.llm}; calibrated positive share {args.positive_share}")
-    print("| variant | AUC | F1 (calibrated) | F1 (log-odds > 0) | labelled helpful | threshold | labels/s "
+          f"llm {args.llm}; the server's cut is set from its calibration examples (--calibration examples); "
+          f"quota column: the top {args.positive_share:.0%} (--calibration quantile)")
+    print("| variant | AUC | cut | F1 at the cut | recall | FPR | F1 at the quota | F1 (log-odds > 0) | labels/s "
           "| labels/s ÷ compact |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    cache: dict[str, tuple[list[float], float]] = {}
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    cache: dict[str, Scored] = {}
     baseline_rate = None
     if "compact" in args.variants:  # timed first, so every row can be set against it
-        baseline_rate = (await score_variant("compact", messages, args.goal, args, cache))[1]
+        baseline_rate = (await score_variant("compact", messages, args.goal, args, cache)).rate
     for name in args.variants:
-        scores, rate = await score_variant(name, messages, args.goal, args, cache)
-        report(name, messages, labels, scores, rate, args.positive_share, args.examples, baseline_rate)
+        scored = await score_variant(name, messages, args.goal, args, cache)
+        report(name, messages, labels, scored, args.positive_share, args.examples, baseline_rate)
     if args.pairs:
         accuracy, bias = await pairwise_accuracy(messages, labels, args)
-        print(f"\nranking: {args.pairs} helpful-vs-unhelpful pairs (helpful first in every other pair), the "
-              f"server's pairwise question: accuracy {accuracy:.3f} after removing the mean log-odds {bias:+.2f}")
+        source = server_config(args, reward_model="ranking", preferences=args.preferences).preferences
+        how = ("preferences from the labels' log-odds" if source == "labels" else
+               f"the server's pairwise question, mean log-odds {bias:+.2f} removed")
+        print(f"\nranking: {args.pairs} helpful-vs-unhelpful pairs (helpful first in every other pair), {how}: "
+              f"accuracy {accuracy:.3f}")
 
 
 async def pairwise_accuracy(messages: list[str], labels: list[int], args: argparse.Namespace) -> tuple[float, float]:
-    """How often the ranking model's reading of the pairwise judge prefers the helpful message.
+    """How often the ranking model's reading of the judge prefers the helpful message.
 
-    Pairs are (helpful, unhelpful) with the helpful one first in every other pair; the answers
+    Pairs are (helpful, unhelpful) with the helpful one first in every other pair. With
+    ``--preferences pairwise`` the judge is asked the server's pairwise question and its answers
     go through :func:`debiased_preferences`, exactly as the ranking model reads them (position
-    bias removed). Returns the accuracy and the mean log-odds (the bias) of the answers.
+    bias removed); with ``labels`` (the default for the embedded models) each message is judged
+    once and P(first) = sigmoid(s_first - s_second), as the server derives it. Returns the
+    accuracy and the mean log-odds of the pairwise answers (0 for labels).
     """
     rng = random.Random(0)
     helpful = sorted({m for m, y in zip(messages, labels, strict=True) if y})
     unhelpful = sorted({m for m, y in zip(messages, labels, strict=True) if not y})
+    pairs = []
+    for i in range(args.pairs):
+        good, bad = rng.choice(helpful), rng.choice(unhelpful)
+        pairs.append((good, bad) if i % 2 == 0 else (bad, good))
+    config = server_config(args, reward_model="ranking", preferences=args.preferences)
+    if config.preferences == "labels":
+        judge = LLMJudge(judge_config(config))
+        score = {m: (await judge.judge(m, args.goal)).score for m in {m for pair in pairs for m in pair}}
+        margins = [((score[a] or 0.0) - (score[b] or 0.0), a in helpful) for a, b in pairs]
+        right = sum((margin > 0 and first_helpful) or (margin < 0 and not first_helpful) for margin, first_helpful in margins)
+        return right / args.pairs, 0.0  # a tie counts as wrong
     style = args.ranking_style or labelling_defaults(args.llm)[0]
     judge = LLMJudge(judge_config(server_config(args, prompt_style=style)))
     answers = []
-    for i in range(args.pairs):
-        good, bad = rng.choice(helpful), rng.choice(unhelpful)
-        first, second = (good, bad) if i % 2 == 0 else (bad, good)
+    for first, second in pairs:
         j = await judge.compare(first, second, args.goal)
         answers.append(StoredPreference(first, second, j.label, j.score, j.raw))
     read = debiased_preferences(answers)
@@ -253,6 +294,8 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=0, help="only the first N messages")
     p.add_argument("--examples", type=int, default=5, help="confusions to print per variant")
     p.add_argument("--pairs", type=int, default=0, help="also score the ranking judge on N random pairs")
+    p.add_argument("--preferences", choices=["auto", "pairwise", "labels"], default="auto",
+                   help="--pairs: how the ranking model gets preferences (as the server's option)")
     p.add_argument("--ranking-style", choices=["many-shot", "paper"],
                    help="pairwise prompt (default: the model's default style)")
     asyncio.run(run(p.parse_args()))

@@ -29,7 +29,7 @@ from oni_rl.train import TrainConfig, train
 
 def finished(run_dir: Path, frames: int) -> bool:
     checkpoint = run_dir / "checkpoint.pt"
-    return checkpoint.exists() and torch.load(checkpoint, weights_only=False)["frames"] >= frames
+    return checkpoint.exists() and torch.load(checkpoint, weights_only=True)["frames"] >= frames
 
 
 def tail_mean(episodes: list[Episode], name: str, frames: int, tail: float) -> float | None:

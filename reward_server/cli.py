@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ranking: normalised score z above which a message pays z (else 0)")
     p.add_argument("--pairs-per-message", type=int, default=defaults.pairs_per_message,
                    help="ranking: LLM comparisons asked per distinct message")
+    p.add_argument("--preferences", choices=["auto", "pairwise", "labels"], default="auto",
+                   help="ranking: pairwise (the paper's question about two messages) or labels (P(a > b) from the "
+                   "difference of the two messages' log-odds, each message asked once); auto: labels for the "
+                   "embedded models, whose pairwise answers are at chance, pairwise for any other --llm")
     p.add_argument("--goal", choices=GOALS, default=defaults.goal)
     p.add_argument("--label-mode", choices=["generate", "logprob"], default=defaults.label_mode,
                    help="generate: chain-of-thought then parse (big models); "

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from reward_server.calibration import CalibrationMode
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
+from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
 from reward_server.prompts import GOALS, LabelMode, PromptStyle
 from reward_server.providers import OPENAI_COMPATIBLE, provider_of
 
@@ -61,7 +61,12 @@ class ServerConfig(BaseModel):
     train_interval: float = Field(5.0, gt=0.0, description="seconds after which unfitted examples trigger a refit")
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="classifier probability that pays 1")
     rank_threshold: float = Field(0.5, description="ranking: normalised score above which a message pays")
-    pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons asked per message")
+    pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons per message")
+    preferences: Literal["auto", "pairwise", "labels"] = Field(
+        "auto", description="ranking: where preferences come from: pairwise (the paper's question about two "
+        "messages), labels (P(a > b) = sigmoid of the difference of the two messages' log-odds, each message "
+        "asked once), auto: labels for the embedded models (their pairwise answers are at chance), pairwise otherwise",
+    )
     llm_timeout: float = Field(60.0, gt=0.0)
     llm_max_tokens: int = Field(512, ge=1, description="generate mode: tokens an answer may use")
     llm_retries: int = Field(4, ge=0)
@@ -104,6 +109,8 @@ class ServerConfig(BaseModel):
         if not self.token and not self.insecure_no_token and not _is_loopback(self.host):
             raise ValueError(f"--host {self.host} serves other machines: set --token (or ONI_TOKEN), "
                              "or pass --insecure-no-token to serve without one")
+        if self.preferences == "auto":
+            self.preferences = "labels" if self.llm.startswith(EMBEDDED_PROVIDER + "/") else "pairwise"
         style, decompose = labelling_defaults(self.llm)
         if self.prompt_style is None:
             self.prompt_style = style

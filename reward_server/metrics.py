@@ -60,7 +60,7 @@ class ServerMetrics:
                 "Log-odds threshold above which a message is labelled helpful",
                 lambda: service.retrieval.calibrator.threshold,
             ),
-            "oni_preferences": ("LLM pairwise preferences held (ranking model)", lambda: len(service._preferences)),
+            "oni_preferences": ("Preferences the ranking model learns from", lambda: service.preference_count),
             "oni_model_version": (
                 "Fits of the learned reward model (0 for retrieval)",
                 lambda: service.learner.version if service.learner else 0,

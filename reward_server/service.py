@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -92,7 +93,10 @@ class RewardService:
         self.learner: ClassificationModel | BradleyTerryModel | None = None
         self.trainer: Trainer[Any] | None = None
         self.sampler = PairSampler(config.pairs_per_message)
-        self._preferences: list[StoredPreference] = []
+        #: ranking asks the LLM about pairs (the paper), or derives pairs from its labels
+        self.pairwise = config.reward_model == "ranking" and config.preferences == "pairwise"
+        self._preferences: list[StoredPreference] = []  # the LLM's pairwise answers
+        self._derived: list[Preference] = []  # preferences derived from labels
         annotator_options = {
             "concurrency": config.concurrency,
             "batch_size": config.batch_size,
@@ -101,13 +105,14 @@ class RewardService:
         self.annotator: Annotator[Any]
         if config.reward_model == "ranking":
             self.learner = BradleyTerryModel(FeatureCache(), rank_threshold=config.rank_threshold)
+        elif config.reward_model == "classification":
+            self.learner = ClassificationModel(FeatureCache(), decision_threshold=config.decision_threshold)
+        if self.pairwise:
             self.annotator = Annotator(
                 self._compare, self._store_preference, self._take_preferences, self._under_compared,
                 **annotator_options,
             )
         else:
-            if config.reward_model == "classification":
-                self.learner = ClassificationModel(FeatureCache(), decision_threshold=config.decision_threshold)
             self.annotator = Annotator(
                 self._judge, self._store_judgement, self._publish_judgements, self._unannotated,
                 **annotator_options,
@@ -141,7 +146,7 @@ class RewardService:
         self._message_count = await self._run(store.message_count)
         checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name)
         await self._calibrate()
-        if self.config.reward_model == "ranking":
+        if self.pairwise:
             await self._start_ranking(store)
         else:
             await self._start_labelling(store, serve_labels=checkpoint is None)
@@ -149,7 +154,7 @@ class RewardService:
             messages = await self._run(store.messages_in_order)
             await self.trainer.start(messages, checkpoint[1] if checkpoint else None)
             # refit on what the store holds: answers may have landed after the last checkpoint
-            self.trainer.notify(len(self._preferences) or self.retrieval.labelled)
+            self.trainer.notify(self.preference_count or self.retrieval.labelled)
         await self.annotator.start()
 
     async def _preflight(self) -> None:
@@ -170,7 +175,7 @@ class RewardService:
         call. If the LLM cannot answer now, the server starts with ``--threshold`` and retries in
         the background; the moment the cut is known, the labels it flips are republished.
         """
-        if self.config.label_mode != "logprob" or self.config.calibration != "examples":
+        if self.config.label_mode != "logprob" or self.config.calibration != "examples" or self.pairwise:
             return
         try:
             await self._set_evidence()
@@ -193,7 +198,8 @@ class RewardService:
     async def _set_evidence(self) -> None:
         examples = calibration_examples(self.config.goal)
         digest = hashlib.sha256(json.dumps(examples).encode()).hexdigest()[:10]
-        name = f"calibration|{self._checkpoint_name.split('|', 1)[1]}|{digest}"
+        key = self.key
+        name = f"calibration|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}|{digest}"
         store = self._require_store()
         cached = await self._run(store.get_meta, name)
         if cached is not None:
@@ -218,6 +224,8 @@ class RewardService:
         # Re-derive every reward from this question's annotations: a restart with another
         # goal, model or threshold must not keep serving the previous labels.
         proposed = self.retrieval.add(annotations)
+        if self.config.reward_model == "ranking":
+            self._derive_preferences([a.text for a in annotations])
         # A learned model's checkpoint serves its own table (restored by the trainer)
         await self._publish({text: 0.0 for text in unannotated} | (proposed if serve_labels else {}))
         logger.info(
@@ -253,7 +261,7 @@ class RewardService:
         store = self._require_store()
         new = await self._run(store.add_messages, counts)
         self._message_count += len(new)
-        if self.config.reward_model == "ranking":
+        if self.pairwise:
             self.sampler.observe(new)
             queued = self.annotator.enqueue(self.sampler.pairs_for(new))
         else:
@@ -301,7 +309,7 @@ class RewardService:
             prompt_version=self.key.prompt_version,
             messages=self._message_count,
             labelled=self.retrieval.labelled,
-            preferences=len(self._preferences),
+            preferences=self.preference_count,
             judged=self.annotator.stats.judged,
             queued=self.annotator.pending,
             in_flight=self.annotator.in_flight,
@@ -383,14 +391,45 @@ class RewardService:
         return self.sampler.pairs_for(list(missing)[::-1], missing)  # newest last = asked first
 
     def _training_data(self) -> Any:
-        if self.config.reward_model == "ranking":
+        if self.pairwise:
             return debiased_preferences(self._preferences)
+        if self.config.reward_model == "ranking":
+            return list(self._derived)
         return self.retrieval.labels()
 
     @property
+    def preference_count(self) -> int:
+        """Preferences the ranking model learns from: the LLM's pairwise answers, or derived ones."""
+        return len(self._preferences) if self.pairwise else len(self._derived)
+
+    def _derive_preferences(self, texts: list[str]) -> int:
+        """Ranking from labels: pairs for newly labelled messages, P(a > b) = sigmoid(s_a - s_b).
+
+        Each message was asked once (the labelling question); its log-odds is its evidence.
+        Partners are drawn among labelled messages, half recent, half any.
+        """
+        labelled = [text for text in texts if self._evidence(text) is not None]
+        self.sampler.observe(labelled)
+        derived = []
+        for a, b in self.sampler.pairs_for(labelled):
+            margin = self._evidence(a) - self._evidence(b)  # type: ignore[operator]
+            derived.append(Preference(a, b, 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, margin))))))
+        self._derived.extend(derived)
+        return len(derived)
+
+    def _evidence(self, text: str) -> float | None:
+        """A labelled message's log-odds of helpful; a generate-mode label counts as ±2."""
+        score = self.retrieval.score(text)
+        if score is not None:
+            return score
+        label = self.retrieval.reward(text)
+        return None if label is None else 4.0 * label - 2.0
+
+    @property
     def _checkpoint_name(self) -> str:
-        key = self.rank_key if self.config.reward_model == "ranking" else self.key
-        return f"{self.config.reward_model}|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}"
+        key = self.rank_key if self.pairwise else self.key
+        model = "ranking-labels" if self.config.reward_model == "ranking" and not self.pairwise else self.config.reward_model
+        return f"{model}|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}"
 
     async def _save_checkpoint(self, version: int, state: bytes) -> None:
         await self._run(self._require_store().save_checkpoint, self._checkpoint_name, version, state)
@@ -404,8 +443,11 @@ class RewardService:
         proposed = self.retrieval.add(annotations)
         if self.learner is None or not self.learner.fitted:
             await self._publish(proposed)  # until the first fit, the labels themselves are served
+        examples = len(annotations)
+        if self.config.reward_model == "ranking":
+            examples = self._derive_preferences([a.text for a in annotations])
         if self.trainer is not None:
-            self.trainer.notify(len(annotations))
+            self.trainer.notify(examples)
 
     async def _publish(self, proposed: Mapping[str, float]) -> None:
         changed = self.table.changed_rows(proposed)

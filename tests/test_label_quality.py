@@ -68,19 +68,22 @@ def test_every_variant_names_real_options():
 
 def test_variants_run_through_the_server_judge(fake_llm):
     """Each variant's scores come from the server's judge (here a loopback fake LLM)."""
-    args = argparse.Namespace(llm="openai/fake", api_base=fake_llm.api_base, api_key="x", max_tokens=64)
+    args = argparse.Namespace(llm="openai/fake", api_base=[fake_llm.api_base], api_key="x", max_tokens=64,
+                              llm_endpoint="auto")
     messages = ["You kill the newt!  It's a wall.", "That door is closed.", "5 gold pieces."]
     cache: dict = {}
-    paper, rate = asyncio.run(score_variant("paper", messages, "default", args, cache))
-    assert paper[0] > 0 and paper[1] < 0 and paper[2] > 0 and rate > 0
-    many_shot, _ = asyncio.run(score_variant("many-shot", messages, "default", args, cache))
-    assert many_shot == paper  # the fake judges the open slot alone, whatever the prompt around it
-    decomposed, _ = asyncio.run(score_variant("paper-decomposed", messages, "default", args, cache))
-    assert decomposed == paper  # best part: the kill decides the first line
-    generated, _ = asyncio.run(score_variant("generate", messages, "default", args, cache))
-    assert generated == [1.0, 0.0, 1.0]
-    ensemble, _ = asyncio.run(score_variant("ensemble", messages, "default", args, cache))
-    assert len(ensemble) == 3 and ensemble[1] < ensemble[0]
+    paper = asyncio.run(score_variant("paper", messages, "default", args, cache))
+    assert paper.scores[0] > 0 and paper.scores[1] < 0 and paper.scores[2] > 0 and paper.rate > 0
+    # the cut the server would set: the fake separates the calibration examples by keyword
+    assert -2.3 < paper.cut < 2.3
+    many_shot = asyncio.run(score_variant("many-shot", messages, "default", args, cache))
+    assert many_shot.scores == paper.scores  # the fake judges the open slot alone, whatever the prompt
+    decomposed = asyncio.run(score_variant("paper-decomposed", messages, "default", args, cache))
+    assert decomposed.scores == paper.scores  # best part: the kill decides the first line
+    generated = asyncio.run(score_variant("generate", messages, "default", args, cache))
+    assert generated.scores == [1.0, 0.0, 1.0] and generated.cut == 0.5
+    ensemble = asyncio.run(score_variant("ensemble", messages, "default", args, cache))
+    assert len(ensemble.scores) == 3 and ensemble.scores[1] < ensemble.scores[0]
     asked = [json.loads(judged_message(q)) for q in fake_llm.behaviour.questions if "Message: " in q]
     assert "You kill the newt!" in asked and "It's a wall." in asked  # decomposition asked the parts
 
@@ -89,11 +92,26 @@ def test_pairwise_accuracy_reads_the_servers_ranking_judge(fake_llm):
     """The fake prefers messages with "kill"/"gold": every pair is judged right, whichever is first."""
     from benchmarks.label_quality import pairwise_accuracy
 
-    args = argparse.Namespace(llm="openai/fake", api_base=fake_llm.api_base, api_key="x", pairs=8,
-                              goal="default", ranking_style=None)
+    args = argparse.Namespace(llm="openai/fake", api_base=[fake_llm.api_base], api_key="x", pairs=8,
+                              goal="default", ranking_style=None, llm_endpoint="auto", max_tokens=64,
+                              preferences="pairwise")
     messages = ["You kill the newt!", "It's a wall.", "5 gold pieces.", "That door is closed."]
     accuracy, bias = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
     assert accuracy == 1.0 and abs(bias) < 1e-9  # helpful first in every other pair: the biases cancel
+    assert any("Message 1:" in q for q in fake_llm.behaviour.questions)
     fake_llm.behaviour.positive_words = ("wall", "door")  # a judge that prefers the wrong message
     accuracy, _ = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
     assert accuracy == 0.0
+
+
+def test_pairwise_accuracy_from_labels_asks_each_message_once(fake_llm):
+    from benchmarks.label_quality import pairwise_accuracy
+
+    args = argparse.Namespace(llm="openai/fake", api_base=[fake_llm.api_base], api_key="x", pairs=8,
+                              goal="default", ranking_style=None, llm_endpoint="auto", max_tokens=64,
+                              preferences="labels")
+    messages = ["You kill the newt!", "It's a wall.", "5 gold pieces.", "That door is closed."]
+    accuracy, _ = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
+    assert accuracy == 1.0
+    assert fake_llm.behaviour.requests <= len(messages)
+    assert not any("Message 1:" in q for q in fake_llm.behaviour.questions)

@@ -141,6 +141,25 @@ def test_ranking_learns_the_judges_preferences(fake_llm, tmp_path, label_mode):
     assert max(table[t] for t in set(TRAINING) - helpful) == 0.0  # ... and no other does
 
 
+def test_ranking_from_labels_asks_each_message_once_and_no_pair(fake_llm, tmp_path):
+    config = fake_config(fake_llm, tmp_path / "oni.sqlite", reward_model="ranking", preferences="labels",
+                         pairs_per_message=6, train_every=10**6, train_interval=0.2, rank_threshold=0.0)
+    with BackgroundServer(config) as server:
+        _post(server, TRAINING)
+        assert wait_for(lambda: stats(server)["labelled"] == len(TRAINING))
+        assert wait_for(lambda: stats(server)["train_examples"] >= 4 * len(TRAINING)
+                        and stats(server)["train_examples"] == stats(server)["preferences"])
+        table = _table(server)
+    assert fake_llm.behaviour.requests == len(TRAINING)  # one labelling question per message, no pairs
+    assert not any("Message 1:" in q for q in fake_llm.behaviour.questions)
+    helpful = {t for t in TRAINING if "kill" in t or "gold" in t}
+    assert min(table[t] for t in helpful) > 0 and max(table[t] for t in set(TRAINING) - helpful) == 0.0
+    # a restart rebuilds the preferences from the stored labels and asks nothing
+    with BackgroundServer(config) as server:
+        assert stats(server)["preferences"] >= 4 * len(TRAINING)
+    assert fake_llm.behaviour.requests == len(TRAINING)
+
+
 def test_ranking_restart_asks_only_for_missing_comparisons(fake_llm, tmp_path):
     store = tmp_path / "oni.sqlite"
     config = fake_config(fake_llm, store, reward_model="ranking", pairs_per_message=2, train_interval=0.2)
