@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.aggregate import difference_interval, iqm_interval, plot_iqm_curves
 from oni_rl.logbook import Episode, plot_runs, read_episodes
 from oni_rl.train import TrainConfig, train
 
@@ -93,6 +94,29 @@ def main() -> None:
     plot = plot_runs(runs, args.out / "learning_curves.png",
                      f"{args.task}, extrinsic coef {args.extrinsic_coef}, {len(args.seeds)} seeds")
     print(f"plot: {plot}")
+    if len(args.seeds) >= 3:
+        report_iqm(runs, args)
+
+
+def report_iqm(runs: dict[str, list[list[Episode]]], args: argparse.Namespace) -> None:
+    """IQM over seeds with 95% bootstrap intervals, each arm against the first, and the IQM curves."""
+    print(f"\nIQM over {len(args.seeds)} seeds [95% bootstrap CI], episodes ending in the last {args.tail:.0%}:")
+    print("| arm | in-game score | task return | intrinsic return |")
+    print("| --- | --- | --- | --- |")
+    finals: dict[str, dict[str, list[float]]] = {}
+    for arm, seeds in runs.items():
+        finals[arm] = {name: [v for eps in seeds if (v := tail_mean(eps, name, args.frames, args.tail)) is not None]
+                       for name in ("score", "extrinsic_return", "intrinsic_return")}
+        print(f"| {arm} | " + " | ".join(str(iqm_interval(values)) for values in finals[arm].values()) + " |")
+    baseline = next(iter(finals))
+    for arm in list(finals)[1:]:
+        for name in ("score", "extrinsic_return"):
+            delta = difference_interval(finals[arm][name], finals[baseline][name])
+            verdict = "above 0" if delta.low > 0 else "below 0" if delta.high < 0 else "includes 0"
+            print(f"{arm} − {baseline}, {name}: IQM difference {delta} ({verdict})")
+    plot = plot_iqm_curves(runs, args.frames, args.out / "learning_curves_iqm.png",
+                           f"{args.task}, extrinsic coef {args.extrinsic_coef}, IQM over {len(args.seeds)} seeds")
+    print(f"IQM plot: {plot}")
 
 
 if __name__ == "__main__":
