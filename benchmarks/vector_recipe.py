@@ -48,7 +48,7 @@ def run_recipe(server: str, context: str | None, workers: int, steps: int, paren
             oni = infos["oni"]
             versions = np.maximum(versions, oni["table_version"])
             intrinsic += np.abs(oni["intrinsic"])
-            stale_steps += np.asarray(oni["stale"], dtype=np.int64)
+            stale_steps += np.asarray(oni.get("stale", False), dtype=np.int64)  # absent before issue 12
     finally:
         envs.close()
     return {
@@ -56,6 +56,7 @@ def run_recipe(server: str, context: str | None, workers: int, steps: int, paren
         "table_versions": versions.tolist(),
         "intrinsic": intrinsic.round(3).tolist(),
         "stale_steps": stale_steps.tolist(),
+        "synced": bool((versions > 0).all()),
         "ok": bool((versions > 0).all() and (intrinsic > 0).all()),
     }
 
@@ -106,8 +107,9 @@ def main() -> None:
         with running_server(*args.server_args.split()) as url:
             results = fresh_runs(url, args.runs, args.context, args.workers, args.steps, args.parent_env_first)
     good = sum(r["ok"] for r in results)
-    print(f"every worker got intrinsic reward in {good} of {len(results)} fresh runs "
-          f"(context {args.context}, {args.workers} workers, {args.steps} steps)")
+    synced = sum(r.get("synced", False) for r in results)
+    print(f"every worker synced the table in {synced} and got intrinsic reward in {good} of {len(results)} "
+          f"fresh runs (context {args.context}, {args.workers} workers, {args.steps} steps)")
 
 
 if __name__ == "__main__":
