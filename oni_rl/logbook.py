@@ -57,6 +57,19 @@ class Logbook:
         self.episodes: list[Episode] = read_episodes(self.csv_path) if self.csv_path.exists() else []
         self._writer = SummaryWriter(str(run_dir / "tensorboard"))
 
+    def truncate(self, frames: int) -> int:
+        """Forget episodes that ended after ``frames`` (a resumed run collects those frames again:
+        a crash after the last checkpoint would otherwise leave them twice). Returns how many."""
+        kept = [e for e in self.episodes if e.frames <= frames]
+        dropped = len(self.episodes) - len(kept)
+        if dropped:
+            with self.csv_path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Episode)])
+                writer.writeheader()
+                writer.writerows(asdict(e) for e in kept)
+            self.episodes = kept
+        return dropped
+
     def add_episodes(self, episodes: list[Episode]) -> None:
         if not episodes:
             return

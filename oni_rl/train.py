@@ -211,6 +211,8 @@ def train(config: TrainConfig) -> TrainResult:
         frames, updates = load_checkpoint(checkpoint, model, optimizer)
         log.info("resumed from %s at %d frames, %d updates", checkpoint, frames, updates)
     logbook = Logbook(config.run_dir)
+    if dropped := logbook.truncate(frames):  # frames after the checkpoint are collected again
+        log.info("dropped %d logged episodes past the checkpoint's %d frames", dropped, frames)
     collect_seconds = 0.0
     start_frames = frames
     report: UpdateReport | None = None

@@ -133,3 +133,16 @@ def test_finished_episodes_reads_only_done_steps() -> None:
     episodes = finished_episodes(TensorDict({"next": next_td}, batch_size=(1, 4)), frames=4)
     assert [(e.extrinsic_return, e.score, e.success, e.length) for e in episodes] == [
         (10.0, 40.0, 0.0, 2), (20.0, 80.0, 1.0, 2)]
+
+
+def test_a_resumed_run_forgets_episodes_logged_after_its_checkpoint(tmp_path: Path) -> None:
+    from oni_rl.logbook import Episode, Logbook
+
+    logbook = Logbook(tmp_path)
+    logbook.add_episodes([Episode(f, 10, 1.0, 1.0, 0.0, 3.0, 0.0) for f in (100, 200, 300)])
+    logbook.close()
+    again = Logbook(tmp_path)  # a crash after frame 200's checkpoint: the run resumes there
+    assert again.truncate(200) == 1
+    assert [e.frames for e in read_episodes(tmp_path / "episodes.csv")] == [100, 200]
+    assert [e.frames for e in again.episodes] == [100, 200]
+    again.close()
