@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import DEV_DATA
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, register_embedded_provider
-from reward_server.judge import JudgeConfig, LLMJudge
-from reward_server.prompts import logprob_messages
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, register_embedded_provider
+from reward_server.judging.judge import JudgeConfig, LLMJudge
+from reward_server.judging.prompts import logprob_messages
 
 
 async def rate(judge: LLMJudge, messages: list[str], goal: str) -> tuple[float, int]:

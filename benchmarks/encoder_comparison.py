@@ -1,7 +1,7 @@
 """Which message encoder should the classification reward model use? Measured, not guessed.
 
 Each encoder + head is scored on *message families it never saw* (grouped 5-fold by
-:func:`reward_server.features.message_family`: "You kill the newt!" and "You kill the jackal!"
+:func:`reward_server.models.features.message_family`: "You kill the newt!" and "You kill the jackal!"
 are one family, so a fold holding it out tests generalisation to a new template), on a labelled
 JSONL file (default: the shared dev set, strong-judge labels) for one or more goals. Printed per
 encoder: balanced accuracy and F1 on held-out families, and the cost of scoring one message
@@ -34,7 +34,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
 
 from benchmarks.common import DEV_DATA
-from reward_server.features import make_features, make_vectorizer, make_word_vectorizer, message_family
+from reward_server.models.features import make_features, make_vectorizer, make_word_vectorizer, message_family
 
 Fit = Callable[[list[str], np.ndarray], Callable[[list[str]], np.ndarray]]
 

@@ -11,7 +11,7 @@ import time
 import httpx
 
 from benchmarks.common import free_port
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, embedded_model
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, embedded_model
 
 #: The name the server answers to; the reward server reaches it as ``hosted_vllm/<this>``.
 SERVED_NAME = "gemma-3-270m"

@@ -28,10 +28,10 @@ from collections.abc import Callable
 
 from benchmarks.common import DEV_DATA
 from benchmarks.label_quality import calibrated_predictions, confusion, load_labelled, roc_auc
-from reward_server.decompose import best_part, split_messages
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER
-from reward_server.judge import JudgeConfig, LLMJudge
-from reward_server.prompts import (
+from reward_server.judging.decompose import best_part, split_messages
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER
+from reward_server.judging.judge import JudgeConfig, LLMJudge
+from reward_server.judging.prompts import (
     GOAL_PREFERENCES,
     SYSTEM_PROMPT,
     YES_NO_WORDS,

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from oni_wrappers import OniRewardWrapper
 from reward_server import ServerConfig
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL
 from reward_server.runner import BackgroundServer
 
 

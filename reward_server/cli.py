@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from reward_server.config import ServerConfig
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
-from reward_server.prompts import GOALS, PROMPT_STYLES
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.judging.prompts import GOALS, PROMPT_STYLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,8 +120,8 @@ def build_transfer_parser() -> argparse.ArgumentParser:
 
 def transfer(argv: list[str]) -> int:
     """``export FILE`` / ``import FILE``: the annotation store as JSON Lines."""
-    from reward_server.store import Store
-    from reward_server.transfer import BadImportFile, export_jsonl, import_jsonl
+    from reward_server.storage.store import Store
+    from reward_server.storage.transfer import BadImportFile, export_jsonl, import_jsonl
 
     args = build_transfer_parser().parse_args(argv)
     if args.action == "import" and not args.file.exists():
@@ -136,7 +136,7 @@ def transfer(argv: list[str]) -> int:
             print(f"exported {annotations} annotations and {preferences} preferences to {args.file}")
             return 0
         try:
-            annotations, preferences = import_jsonl(store, args.file)
+            annotations, preferences = import_jsonl(store, args.file, ServerConfig.model_fields["max_message_chars"].default)
         except BadImportFile as exc:
             print(f"nothing imported: {exc}", file=sys.stderr)
             return 2
@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from aiohttp import web
 
-    from reward_server.app import create_app
-    from reward_server.judge import LLMPreflightFailed
+    from reward_server.api.app import create_app
+    from reward_server.judging.judge import LLMPreflightFailed
 
     print(f"oni reward server on http://{config.host}:{config.port}  llm={config.llm}  "
           f"store={config.store}  goal={config.goal}  mode={config.label_mode}  prompt={config.prompt_style}  "

@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from reward_server.calibration import CalibrationMode
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
-from reward_server.prompts import GOALS, LabelMode, PromptStyle
-from reward_server.providers import OPENAI_COMPATIBLE, provider_of
+from reward_server.models.calibration import CalibrationMode
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
+from reward_server.judging.prompts import GOALS, LabelMode, PromptStyle
+from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ServerConfig(BaseModel):
 
     @property
     def endpoint(self) -> Literal["chat", "completion"]:
-        """The LLM endpoint ``llm_endpoint`` resolves to (see reward_server.llm_calls)."""
+        """The LLM endpoint ``llm_endpoint`` resolves to (see reward_server.judging.llm_calls)."""
         if self.llm_endpoint != "auto":
             return self.llm_endpoint
         compatible = provider_of(self.llm) in OPENAI_COMPATIBLE

@@ -11,10 +11,10 @@ import threading
 
 from aiohttp import web
 
-from reward_server.app import SERVICE_KEY, create_app
+from reward_server.api.app import SERVICE_KEY, create_app
 from reward_server.config import ServerConfig
-from reward_server.judge import LLMJudge
-from reward_server.service import RewardService
+from reward_server.judging.judge import LLMJudge
+from reward_server.service.reward_service import RewardService
 
 
 class BackgroundServer:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oni_wrappers.messages import normalize_message
-from reward_server.app import create_app
-from reward_server.openapi import ENDPOINTS
+from reward_server.api.app import create_app
+from reward_server.api.openapi import ENDPOINTS
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
 from tests.schema_strategies import from_schema

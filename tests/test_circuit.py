@@ -2,7 +2,7 @@
 
 import pytest
 
-from reward_server.circuit import CircuitBreaker, CircuitOpen
+from reward_server.judging.circuit import CircuitBreaker, CircuitOpen
 
 
 class Clock:

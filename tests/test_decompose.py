@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from reward_server.decompose import best_part, split_messages
-from reward_server.judge import JudgeConfig, LLMJudge, LLMUnavailable
+from reward_server.judging.decompose import best_part, split_messages
+from reward_server.judging.judge import JudgeConfig, LLMJudge, LLMUnavailable
 from tests.fake_llm import judged_message
 
 

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from reward_server.config import ServerConfig
-from reward_server.embedded_llm import (
+from reward_server.judging.embedded_llm import (
     DEFAULT_EMBEDDED_MODEL,
     EMBEDDED_MODELS,
     EmbeddedLlama,
@@ -12,8 +12,8 @@ from reward_server.embedded_llm import (
     labelling_defaults,
     model_cache_dir,
 )
-from reward_server.parsing import label_log_odds
-from reward_server.prompts import YES_NO_WORDS, logprob_messages, render_plain
+from reward_server.judging.parsing import label_log_odds
+from reward_server.judging.prompts import YES_NO_WORDS, logprob_messages, render_plain
 
 SMOLLM2 = "embedded/smollm2-135m-instruct"
 
@@ -37,7 +37,7 @@ def test_each_model_gets_the_prompt_style_measured_best_for_it():
 
 
 def test_lines_are_judged_part_by_part_where_that_measured_best():
-    from reward_server.prompts import prompt_version
+    from reward_server.judging.prompts import prompt_version
 
     assert ServerConfig().decompose is True  # Gemma 3 270M
     assert ServerConfig(llm=SMOLLM2).decompose is False

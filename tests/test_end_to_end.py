@@ -11,7 +11,7 @@ import pytest
 
 from oni_wrappers import OniRewardWrapper
 from reward_server import ServerConfig
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL
 from reward_server.runner import BackgroundServer
 
 pytestmark = pytest.mark.llm

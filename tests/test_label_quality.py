@@ -15,7 +15,7 @@ from benchmarks.label_quality import (
     score_variant,
     zscore,
 )
-from reward_server.prompts import PROMPT_STYLES
+from reward_server.judging.prompts import PROMPT_STYLES
 from tests.fake_llm import judged_message
 
 

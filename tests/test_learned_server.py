@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from reward_server.runner import BackgroundServer
-from reward_server.store import Store
-from reward_server.transfer import BadImportFile, export_jsonl, import_jsonl
+from reward_server.storage.store import Store
+from reward_server.storage.transfer import BadImportFile, export_jsonl, import_jsonl
 from tests.conftest import fake_config
 from tests.helpers import stats, wait_for
 

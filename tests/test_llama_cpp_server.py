@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from reward_server import ServerConfig
-from reward_server.embedded_llm import DEFAULT_EMBEDDED_MODEL
-from reward_server.judge import JudgeConfig, LLMJudge
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.judging.judge import JudgeConfig, LLMJudge
 from reward_server.runner import BackgroundServer
 from tests.helpers import stats, wait_for
 from benchmarks.llama_server import SERVED_NAME, LlamaCppServer

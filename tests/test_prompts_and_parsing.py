@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from reward_server.calibration import ThresholdCalibrator
-from reward_server.parsing import UnparsableAnswer, label_log_odds, parse_generated_label
-from reward_server.prompts import (
+from reward_server.models.calibration import ThresholdCalibrator
+from reward_server.judging.parsing import UnparsableAnswer, label_log_odds, parse_generated_label
+from reward_server.judging.prompts import (
     GOAL_PREFERENCES,
     GOALS,
     PAPER_WORDS,
@@ -76,7 +76,7 @@ def test_many_shot_prompts_of_two_messages_share_all_but_the_open_slot():
 
 
 def test_many_shot_label_words_replace_yes_and_no():
-    from reward_server.prompts import LABEL_WORDS
+    from reward_server.judging.prompts import LABEL_WORDS
 
     text = logprob_messages("x", words=LABEL_WORDS["one-zero"])[0]["content"]
     assert set(many_shot_verdicts(text).values()) == {"1", "0"}
@@ -178,7 +178,7 @@ def test_calibration_falls_back_to_fixed_threshold_until_enough_samples():
 
 
 def test_prompt_styles_and_label_words():
-    from reward_server.prompts import LABEL_WORDS
+    from reward_server.judging.prompts import LABEL_WORDS
 
     compact = logprob_messages("x", "default", style="compact")
     assert [m["role"] for m in compact] == ["system", "user"]

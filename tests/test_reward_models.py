@@ -5,13 +5,13 @@ import random
 import numpy as np
 import pytest
 
-from reward_server.classification import ClassificationModel, heldout_balanced_accuracy
-from reward_server.features import FeatureCache, message_family
-from reward_server.parsing import UnparsableAnswer, parse_preference
-from reward_server.prompts import ranking_messages, ranking_prompt, ranking_prompt_version
-from reward_server.ranking import BradleyTerryModel, PairSampler, Preference
-from reward_server.service import debiased_preferences
-from reward_server.store import StoredPreference
+from reward_server.models.classification import ClassificationModel, heldout_balanced_accuracy
+from reward_server.models.features import FeatureCache, message_family
+from reward_server.judging.parsing import UnparsableAnswer, parse_preference
+from reward_server.judging.prompts import ranking_messages, ranking_prompt, ranking_prompt_version
+from reward_server.models.ranking import BradleyTerryModel, PairSampler, Preference
+from reward_server.models.ranking import debiased_preferences
+from reward_server.storage.store import StoredPreference
 
 # best first: the order the synthetic judge below holds
 KNOWN_ORDER = [
@@ -164,7 +164,7 @@ def test_many_shot_ranking_prompt_pairs_helpful_with_unhelpful_examples():
     assert "which one shows more progress" in blocks[0]
     assert blocks[-1] == 'Message 1: "He said \\"1\\""\nMessage 2: "It\'s a wall."\nMore progress:'
     answers = [block.rsplit("More progress: ", 1)[1] for block in blocks[1:-1]]
-    assert len(answers) == 11  # every helpful example of the default goal, each against an unhelpful one
+    assert len(answers) == 16  # every helpful example of the default goal, each against an unhelpful one
     assert answers == ["12"[i % 2] for i in range(11)]  # the helpful one alternates position
     first_pair = blocks[1].split("\n")
     assert first_pair[0] == 'Message 1: "Welcome to experience level 3."'  # the list's first helpful example

@@ -17,6 +17,7 @@ half against recent messages (what the current policy sees) and half against any
 from __future__ import annotations
 
 import io
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -26,8 +27,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from reward_server.classification import FitReport
-from reward_server.features import FeatureCache
+from reward_server.models.classification import FitReport
+from reward_server.models.features import FeatureCache
+from reward_server.storage.store import StoredPreference
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,33 @@ class Preference:
     first: str
     second: str
     p_first: float  # P(first shows more progress); 0.5 is a tie
+
+
+def sigmoid(log_odds: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
+
+
+def debiased_preferences(stored: list[StoredPreference]) -> list[Preference]:
+    """P(first better) of every parsed pairwise answer, with the judge's position bias removed.
+
+    Pairs are asked in random order, so an unbiased judge's "1"-vs-"2" log-odds average 0.
+    Small models are far from that (SmolLM2-135M says "1" to every pair, log-odds +1 to +2),
+    so their mean is subtracted before the sigmoid: what is left is how much *more* than
+    usual the judge prefers the first message. Ties (score 0) and generate-mode verdicts
+    (labels) are kept as given; unparsable answers are dropped.
+    """
+    scores = [p.score for p in stored if p.score is not None and p.label is None and p.score != 0.0]
+    bias = float(np.mean(scores)) if scores else 0.0
+    out = []
+    for p in stored:
+        if p.score is not None:
+            p_first = sigmoid(p.score - bias) if p.score != 0.0 else 0.5
+        elif p.label is not None:
+            p_first = float(p.label)
+        else:
+            continue
+        out.append(Preference(p.first, p.second, p_first))
+    return out
 
 
 class BradleyTerryModel:

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from reward_server.prompts import PromptStyle, render_plain
+from reward_server.judging.prompts import PromptStyle, render_plain
 
 EMBEDDED_PROVIDER = "embedded"
 _INSTALL_HINT = (

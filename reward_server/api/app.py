@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from oni_wrappers.messages import normalize_message
 from reward_server.config import ServerConfig
-from reward_server.judge import LLMJudge
-from reward_server.openapi import ENDPOINTS, openapi_spec
+from reward_server.judging.judge import LLMJudge
+from reward_server.api.openapi import ENDPOINTS, openapi_spec
 from reward_server.schemas import (
     ErrorOut,
     HealthOut,
@@ -31,7 +31,7 @@ from reward_server.schemas import (
     ScoreIn,
     ScoreOut,
 )
-from reward_server.service import RewardService
+from reward_server.service.reward_service import RewardService
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The LLM judge: one message in, one label (or log-odds score) out, through litellm.
 
 Every provider — the embedded models, vLLM, OpenAI, Ollama — is reached through
-:class:`~reward_server.llm_calls.LLMCaller` (chat or plain-text completion, one server or
-several). Failures are sorted (:func:`~reward_server.llm_calls.classify_failure`):
+:class:`~reward_server.judging.llm_calls.LLMCaller` (chat or plain-text completion, one server or
+several). Failures are sorted (:func:`~reward_server.judging.llm_calls.classify_failure`):
 
 * transient (timeouts, refused connections, 429/5xx): retried with exponential backoff and
   jitter, counted by the circuit breaker;
@@ -27,24 +27,25 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reward_server.circuit import CircuitBreaker, CircuitOpen
-from reward_server.decompose import best_part, split_messages
-from reward_server.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
-from reward_server.llm_calls import (
+from reward_server.judging.circuit import CircuitBreaker, CircuitOpen
+from reward_server.judging.decompose import best_part, split_messages
+from reward_server.judging.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
+from reward_server.judging.llm_calls import (
     LLMCaller,
+    close_litellm,
     LLMReply,
     MalformedReply,
     classify_failure,
     failure_hint,
     is_unreachable,
 )
-from reward_server.parsing import (
+from reward_server.judging.parsing import (
     UnparsableAnswer,
     label_log_odds,
     parse_generated_label,
     parse_preference,
 )
-from reward_server.prompts import (
+from reward_server.judging.prompts import (
     LABEL_WORDS,
     PAPER_WORDS,
     RANKING_WORDS,
@@ -153,10 +154,8 @@ class LLMJudge:
         )
 
     async def aclose(self) -> None:
-        """Stop litellm's background logging task, which otherwise outlives the event loop."""
-        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
-
-        await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=1.0)
+        """Release litellm's background workers, which otherwise outlive the event loop."""
+        await close_litellm()
 
     async def judge(self, message: str, goal: str) -> Judgement:
         """The judgement of one message line: whole, or (``decompose``) its best part's."""
@@ -204,7 +203,7 @@ class LLMJudge:
     async def compare(self, first: str, second: str, goal: str) -> Judgement:
         """Which of two messages shows more progress: a :class:`Judgement` whose ``label`` is 1
         (first) or 0 (second) in generate mode, ``score`` 0.0 for a tie, and in logprob mode
-        ``score`` = log P("1") − log P("2"). P(first better) is :func:`preference_of` it."""
+        ``score`` = log P("1") − log P("2") (the ranking model reads P(first better) from it)."""
         if self.config.label_mode == "generate":
             messages = [
                 {"role": "system", "content": SYSTEM_PROMPT},
@@ -322,12 +321,3 @@ class LLMJudge:
             return PreflightReport("warn", f"no label in the answer to {probe!r} ({exc}); every label would be "
                                    "unparsable: does the server return logprobs? Else use --label-mode generate",
                                    seconds)
-
-
-def preference_of(judgement: Judgement) -> float | None:
-    """P(first message better) from a :meth:`LLMJudge.compare` judgement; ``None`` if unparsable."""
-    if judgement.score is not None:
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, judgement.score))))
-    if judgement.label is not None:
-        return float(judgement.label)
-    return None

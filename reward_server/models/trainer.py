@@ -22,8 +22,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from reward_server.classification import FitReport
-from reward_server.features import FeatureCache
+from reward_server.models.classification import FitReport
+from reward_server.models.features import FeatureCache
 
 logger = logging.getLogger(__name__)
 Data = TypeVar("Data")

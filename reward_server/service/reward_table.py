@@ -17,6 +17,7 @@ class RewardTable:
     def __init__(self) -> None:
         self.rewards: dict[str, float] = {}
         self.version = 0
+        self._positive = 0  # rows with a reward > 0, kept as rows change (stats read it per scrape)
         self._log_versions: list[int] = []
         self._log_changes: list[tuple[str, ...]] = []
 
@@ -24,7 +25,7 @@ class RewardTable:
         """Rebuild from stored rows (text, reward, version) after a restart."""
         by_version: dict[int, list[str]] = {}
         for text, reward, row_version in rows:
-            self.rewards[text] = reward
+            self._set(text, reward)
             by_version.setdefault(row_version, []).append(text)
         for row_version in sorted(by_version):
             self._log_versions.append(row_version)
@@ -39,7 +40,8 @@ class RewardTable:
         """Record rows already persisted under ``version``."""
         if version <= self.version:
             raise ValueError(f"version {version} is not newer than {self.version}")
-        self.rewards.update(rows)
+        for text, reward in rows.items():
+            self._set(text, reward)
         self.version = version
         if rows:
             self._log_versions.append(version)
@@ -57,6 +59,8 @@ class RewardTable:
         return changed
 
     def positive_share(self) -> float:
-        if not self.rewards:
-            return 0.0
-        return sum(1 for r in self.rewards.values() if r > 0) / len(self.rewards)
+        return self._positive / len(self.rewards) if self.rewards else 0.0
+
+    def _set(self, text: str, reward: float) -> None:
+        self._positive += (reward > 0) - (self.rewards.get(text, 0.0) > 0)
+        self.rewards[text] = reward

@@ -18,27 +18,26 @@ import asyncio
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 
-from reward_server.annotator import Annotator
-from reward_server.calibration import ThresholdCalibrator, evidence_cut
-from reward_server.classification import ClassificationModel
+from reward_server.judging.annotator import Annotator
+from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
+from reward_server.models.classification import ClassificationModel
 from reward_server.config import ServerConfig
-from reward_server.features import FeatureCache
-from reward_server.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed, preference_of
-from reward_server.metrics import ServerMetrics
-from reward_server.prompts import LABEL_WORDS, calibration_examples, prompt_version, ranking_prompt_version
-from reward_server.ranking import BradleyTerryModel, PairSampler, Preference
-from reward_server.retrieval import RetrievalModel
-from reward_server.reward_table import RewardTable
+from reward_server.models.features import FeatureCache
+from reward_server.judging.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed
+from reward_server.service.metrics import ServerMetrics
+from reward_server.judging.prompts import LABEL_WORDS, calibration_examples, prompt_version, ranking_prompt_version
+from reward_server.models.ranking import BradleyTerryModel, PairSampler, Preference, debiased_preferences, sigmoid
+from reward_server.models.retrieval import RetrievalModel
+from reward_server.service.reward_table import RewardTable
 from reward_server.schemas import ScoreRow, StatsOut
-from reward_server.store import Annotation, AnnotationKey, Store, StoredPreference
-from reward_server.trainer import Trainer
+from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
+from reward_server.models.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,7 +125,7 @@ class RewardService:
                 every=config.train_every,
                 interval=config.train_interval,
             )
-        self.metrics = ServerMetrics(self)
+        self.metrics = ServerMetrics(self.stats)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oni-store")
         self._store: Store | None = None
         self._message_count = 0
@@ -412,8 +411,7 @@ class RewardService:
         self.sampler.observe(labelled)
         derived = []
         for a, b in self.sampler.pairs_for(labelled):
-            margin = self._evidence(a) - self._evidence(b)  # type: ignore[operator]
-            derived.append(Preference(a, b, 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, margin))))))
+            derived.append(Preference(a, b, sigmoid(self._evidence(a) - self._evidence(b))))  # type: ignore[operator]
         self._derived.extend(derived)
         return len(derived)
 
@@ -463,24 +461,3 @@ class RewardService:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-
-def debiased_preferences(stored: list[StoredPreference]) -> list[Preference]:
-    """P(first better) of every parsed answer, with the judge's position bias removed.
-
-    Pairs are asked in random order, so an unbiased judge's "1"-vs-"2" log-odds average 0.
-    Small models are far from that (SmolLM2-135M says "1" to every pair, log-odds +1 to +2),
-    so their mean is subtracted before the sigmoid: what is left is how much *more* than
-    usual the judge prefers the first message. Ties and generate-mode verdicts are kept as given.
-    """
-    scores = [p.score for p in stored if p.score is not None and p.label is None and p.score != 0.0]
-    bias = float(np.mean(scores)) if scores else 0.0
-    out = []
-    for p in stored:
-        if p.score is not None and p.score != 0.0:
-            p_first = preference_of(Judgement(None, p.score - bias, p.raw))
-        else:
-            p_first = preference_of(Judgement(p.label, p.score, p.raw))
-        if p_first is not None:
-            out.append(Preference(p.first, p.second, p_first))
-    return out

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from reward_server.prompts import LabelWords
+from reward_server.judging.prompts import LabelWords
 
 
 class UnparsableAnswer(ValueError):

@@ -4,7 +4,7 @@ to one server or, through litellm's Router, to several.
 Which endpoint (``--llm-endpoint``):
 
 * ``completion`` — ``/v1/completions`` of an OpenAI-compatible server (vLLM, llama.cpp's
-  server, ...), with the chat rendered as plain text (:func:`~reward_server.prompts.render_plain`). A list-continuation
+  server, ...), with the chat rendered as plain text (:func:`~reward_server.judging.prompts.render_plain`). A list-continuation
   prompt (``many-shot``) must reach the model as written: sent as chat, the server wraps it in a
   chat template and a base model no longer continues the labelled list (issue 12 measured every
   answer at "No" through llama.cpp's chat endpoint).
@@ -35,8 +35,8 @@ os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
 import litellm  # noqa: E402
 
-from reward_server.prompts import render_plain  # noqa: E402
-from reward_server.providers import OPENAI_COMPATIBLE, provider_of, served_name  # noqa: E402
+from reward_server.judging.prompts import render_plain  # noqa: E402
+from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of, served_name  # noqa: E402
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
@@ -128,6 +128,13 @@ class LLMCaller:
             response = await call(model=self._call_model, api_base=base, api_key=self._api_key, num_retries=0,
                                   **params)
         return read_reply(response, self.endpoint)
+
+
+async def close_litellm() -> None:
+    """Stop litellm's background logging task, which otherwise outlives the event loop."""
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+    await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=1.0)
 
 
 def read_reply(response: Any, endpoint: str) -> LLMReply:

@@ -22,24 +22,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from oni_wrappers.messages import normalize_message
-from reward_server.config import ServerConfig
-from reward_server.store import Annotation, AnnotationKey, Store, StoredPreference
+from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
 
-#: Longest message text an import takes: the server's own default limit on a message.
-MAX_TEXT_CHARS: int = ServerConfig.model_fields["max_message_chars"].default
+#: Longest message text an import takes unless told otherwise (the server's default limit).
+MAX_TEXT_CHARS = 1024
 
 
-def _message_text(text: str) -> str:
+def _message_text(text: str, info: ValidationInfo) -> str:
     """What the HTTP API would accept for a message; an import bypasses every HTTP check."""
+    limit = (info.context or {}).get("max_text_chars", MAX_TEXT_CHARS)
     if "\x00" in text:
         raise ValueError("message text holds a NUL byte")
     if not normalize_message(text):
         raise ValueError("message text is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"message text is {len(text)} characters, over the limit of {MAX_TEXT_CHARS}")
+    if len(text) > limit:
+        raise ValueError(f"message text is {len(text)} characters, over the limit of {limit}")
     return text
 
 
@@ -104,14 +104,14 @@ def export_jsonl(store: Store, path: Path) -> tuple[int, int]:
     return annotations, preferences
 
 
-def import_jsonl(store: Store, path: Path) -> tuple[int, int]:
+def import_jsonl(store: Store, path: Path, max_text_chars: int = MAX_TEXT_CHARS) -> tuple[int, int]:
     """Read a file written by :func:`export_jsonl` into ``store``; all or nothing.
 
     The whole file is validated before anything is written (a bad line is reported with its
     number: malformed JSON, NaN or infinite scores, empty, NUL-holding or over-long texts), and
     everything is written in one transaction, so a failure leaves the store as it was.
     """
-    lines = list(_read(path))
+    lines = list(_read(path, max_text_chars))
     messages: dict[str, int] = {}
     annotations: dict[AnnotationKey, list[Annotation]] = {}
     preferences: dict[AnnotationKey, list[StoredPreference]] = {}
@@ -129,7 +129,8 @@ def import_jsonl(store: Store, path: Path) -> tuple[int, int]:
     return sum(map(len, annotations.values())), sum(map(len, preferences.values()))
 
 
-def _read(path: Path) -> Iterator[AnnotationLine | PreferenceLine]:
+def _read(path: Path, max_text_chars: int) -> Iterator[AnnotationLine | PreferenceLine]:
+    limits = {"max_text_chars": max_text_chars}
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -139,9 +140,9 @@ def _read(path: Path) -> Iterator[AnnotationLine | PreferenceLine]:
                 data = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
                 kind = data.get("kind") if isinstance(data, dict) else None
                 if kind == "annotation":
-                    yield AnnotationLine.model_validate(data)
+                    yield AnnotationLine.model_validate(data, context=limits)
                 elif kind == "preference":
-                    yield PreferenceLine.model_validate(data)
+                    yield PreferenceLine.model_validate(data, context=limits)
                 else:
                     raise BadImportFile(f"line {number}: 'kind' must be 'annotation' or 'preference'")
             except BadImportFile:

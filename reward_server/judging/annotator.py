@@ -10,7 +10,7 @@ seconds), so each batch costs one table version.
 
 A message whose LLM call fails after the judge's retries goes back to the *old* end of the
 queue and the worker pauses, so a dead LLM costs a slow retry loop, never a lost message. A
-request the LLM refuses for good (:class:`~reward_server.judge.LLMRejected`, an HTTP 400) is
+request the LLM refuses for good (:class:`~reward_server.judging.judge.LLMRejected`, an HTTP 400) is
 stored as a failed answer with its reason and never asked again. Any other exception is
 counted, the item re-queued, and the worker lives on: a worker that died would leave its item
 marked queued forever and, after ``concurrency`` such deaths, labelling stopped with the server
@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from reward_server.judge import Judgement, LLMCircuitOpen, LLMRejected, LLMUnavailable
+from reward_server.judging.judge import Judgement, LLMCircuitOpen, LLMRejected, LLMUnavailable
 
 logger = logging.getLogger(__name__)
 

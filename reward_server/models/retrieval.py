@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from sortedcontainers import SortedList
 
-from reward_server.calibration import ThresholdCalibrator
-from reward_server.store import Annotation
+from reward_server.models.calibration import ThresholdCalibrator
+from reward_server.storage.store import Annotation
 
 
 class RetrievalModel:

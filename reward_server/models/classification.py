@@ -1,7 +1,7 @@
 """ONI-classification: a classifier distilled from the LLM's labels, rewarding unseen messages.
 
 The LLM labels each distinct message once; a logistic-regression head over hashed character
-n-grams (:mod:`reward_server.features`) is refit on all labels so far, and its prediction is
+n-grams (:mod:`reward_server.models.features`) is refit on all labels so far, and its prediction is
 the reward of *every* message seen — labelled or not. That is the paper's point: the agent is
 rewarded for "You kill the gnome lord!" before the LLM has been asked about it, and a noisy
 label on one message is smoothed by its relatives.
@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from reward_server.features import FeatureCache, message_family
+from reward_server.models.features import FeatureCache, message_family
 
 
 @dataclass(frozen=True)
