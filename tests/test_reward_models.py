@@ -165,6 +165,6 @@ def test_many_shot_ranking_prompt_pairs_helpful_with_unhelpful_examples():
     assert blocks[-1] == 'Message 1: "He said \\"1\\""\nMessage 2: "It\'s a wall."\nMore progress:'
     answers = [block.rsplit("More progress: ", 1)[1] for block in blocks[1:-1]]
     assert len(answers) == 16  # every helpful example of the default goal, each against an unhelpful one
-    assert answers == ["12"[i % 2] for i in range(11)]  # the helpful one alternates position
+    assert answers == ["12"[i % 2] for i in range(16)]  # the helpful one alternates position
     first_pair = blocks[1].split("\n")
     assert first_pair[0] == 'Message 1: "Welcome to experience level 3."'  # the list's first helpful example
