@@ -167,4 +167,4 @@ def test_many_shot_ranking_prompt_pairs_helpful_with_unhelpful_examples():
     assert len(answers) == 16  # every helpful example of the default goal, each against an unhelpful one
     assert answers == ["12"[i % 2] for i in range(16)]  # the helpful one alternates position
     first_pair = blocks[1].split("\n")
-    assert first_pair[0] == 'Message 1: "Welcome to experience level 3."'  # the list's first helpful example
+    assert first_pair[0] == 'Message 1: "You kill the coyote!"'  # the list's first helpful example
