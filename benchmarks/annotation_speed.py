@@ -42,7 +42,7 @@ async def litellm_overhead(messages: list[str], goal: str) -> None:
     a row: a repeated prompt is served almost whole from llama.cpp's KV cache and would make
     either side look fast. So the judge takes message i while llama.cpp takes message i-1.
     """
-    judge = LLMJudge(JudgeConfig(model=DEFAULT_EMBEDDED_MODEL))
+    judge = LLMJudge(JudgeConfig(llm=DEFAULT_EMBEDDED_MODEL))
     model = register_embedded_provider().models.get(DEFAULT_EMBEDDED_MODEL)
     await judge.judge("warm-up: load the model and fill the prompt cache", goal)
     through_judge = direct = 0.0
@@ -64,9 +64,9 @@ async def remote_vs_embedded(messages: list[str], goal: str) -> None:
 
     server = LlamaCppServer().start()
     try:
-        remote = LLMJudge(JudgeConfig(model=f"hosted_vllm/{SERVED_NAME}", api_base=(server.api_base,),
+        remote = LLMJudge(JudgeConfig(llm=f"hosted_vllm/{SERVED_NAME}", api_base=(server.api_base,),
                                       endpoint="completion"))
-        local = LLMJudge(JudgeConfig(model=DEFAULT_EMBEDDED_MODEL))
+        local = LLMJudge(JudgeConfig(llm=DEFAULT_EMBEDDED_MODEL))
         local_rate, local_parsed = await rate(local, messages, goal)
         remote_rate, remote_parsed = await rate(remote, messages, goal)
     finally:
@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> None:
         await litellm_overhead(messages, args.goal)
     results = {}
     for mode in ("logprob", "generate"):
-        judge = LLMJudge(JudgeConfig(model=args.llm, label_mode=mode, max_tokens=args.max_tokens))
+        judge = LLMJudge(JudgeConfig(llm=args.llm, label_mode=mode, llm_max_tokens=args.max_tokens))
         results[mode] = await rate(judge, messages, args.goal)
         print(f"{mode:9s} {results[mode][0]:7.2f} labels/s  ({results[mode][1]}/{len(messages)} answers parsed)")
     print(f"ratio logprob/generate: {results['logprob'][0] / results['generate'][0]:.1f}x  (target >= 10x)")

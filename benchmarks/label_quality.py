@@ -284,7 +284,7 @@ def main() -> None:
     p.add_argument("--data", default=str(DEV_DATA))
     p.add_argument("--goal", default="default")
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL)
-    p.add_argument("--api-base", nargs="+", help="OpenAI-compatible server(s) of a remote --llm")
+    p.add_argument("--api-base", action="append", help="OpenAI-compatible server of a remote --llm (repeat for several)")
     p.add_argument("--api-key")
     p.add_argument("--llm-endpoint", choices=["auto", "chat", "completion"], default="auto",
                    help="as the server's option (auto: plain-text completion for many-shot on a server)")

@@ -118,7 +118,7 @@ def best_threshold_f1(scores: list[float], labels: list[int]) -> float:
 async def run(args: argparse.Namespace) -> None:
     messages, labels = load_labelled(args.data, args.goal, args.limit)
     llm = args.llm or DEFAULT_LLM[args.prompt]
-    judge = LLMJudge(JudgeConfig(model=llm, api_base=args.api_base, api_key=args.api_key))
+    judge = LLMJudge(JudgeConfig(llm=llm, api_base=args.api_base, api_key=args.api_key))
     builders = many_shot_trials(args.goal) if args.prompt == "many-shot" else paper_trials(args.goal)
     if args.prompt == "paper":  # the trials vary the server's prompt: unvaried, the builder must give it exactly
         same = few_shot_chat("x", args.goal, HELPFUL_QUESTION, worked_examples(args.goal, "paper"))

@@ -1,92 +1,115 @@
-"""Server settings: one validated object shared by the CLI, the app factory and tests."""
+"""Server settings, each declared once: the ``--help`` text, the command line (``--kebab-case``),
+the ``ONI_*`` environment variables and the validation all come from these fields
+(pydantic-settings). The judge's own settings are derived from them by name
+(``reward_server.service.judge_config``). A new option is one field here.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reward_server.models.calibration import CalibrationMode
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
 from reward_server.judging.prompts import GOALS, LabelMode, PromptStyle
 from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of
+from reward_server.models.calibration import CalibrationMode
 
 logger = logging.getLogger(__name__)
 
 
-class ServerConfig(BaseModel):
-    """Everything that shapes a reward server. Defaults run the embedded LLM on this machine."""
+class ServerConfig(BaseSettings):
+    """Reward server for ONI: collects NetHack messages from OniRewardWrappers, labels them with an LLM
+    (through litellm), stores every answer and serves the reward table. Defaults run the embedded LLM
+    on this machine. 'python -m reward_server export|import FILE --store DB' moves stored answers as
+    JSON Lines. Every option can also be set as ONI_<OPTION> in the environment."""
 
-    llm: str = Field(DEFAULT_EMBEDDED_MODEL, description="litellm model string")
-    api_base: list[str] = Field(
-        default_factory=list,
-        description="base URL(s) of OpenAI-compatible servers; several: litellm's Router spreads calls and fails over",
+    model_config = SettingsConfigDict(
+        env_prefix="ONI_", cli_prog_name="python -m reward_server", cli_kebab_case=True, cli_implicit_flags=True,
+        cli_hide_none_type=True, cli_avoid_json=True, validate_default=True,
     )
-    api_key: str | None = None
-    llm_endpoint: Literal["auto", "chat", "completion"] = Field(
-        "auto", description="completion (/v1/completions, the prompt as plain text: list prompts, base models), "
-        "chat, or auto: completion for the many-shot prompt on a server at --api-base, chat otherwise",
-    )
-    preflight: bool = Field(True, description="ask the LLM one question at start; exit if no call can succeed")
-    host: str = "127.0.0.1"
-    port: int = Field(8765, ge=0, le=65535)
-    store: Path = Path("oni-data/oni.sqlite")
-    reward_model: Literal["retrieval", "classification", "ranking"] = "retrieval"
-    goal: str = "default"
-    label_mode: LabelMode = "logprob"
-    prompt_style: PromptStyle | None = Field(
-        None, description="logprob prompt; None: the style measured best for the model (many-shot for others)"
-    )
-    label_words: Literal["yes-no", "foo-bar", "one-zero"] = "yes-no"
-    decompose: bool | None = Field(
-        None, description="judge each message of an NLE line alone and keep the best; None: as measured best for the model"
-    )
-    batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed per batch")
-    concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
-    max_queue: int = Field(1_000_000, ge=1, description="messages held in memory for the LLM; more wait in the store")
-    calibration: CalibrationMode = Field(
-        "examples", description="log-odds cut: examples (from the judge's scores of labelled calibration messages, "
-        "positive-share a ceiling), quantile (a quota: the top positive-share of scores), fixed (--threshold)",
-    )
-    positive_share: float = Field(
-        0.5, gt=0.0, lt=1.0,
-        description="share of messages labelled helpful: at most (examples: a guard against a judge that says yes "
-        "to everything), exactly (quantile, where 0.25 was the default)",
-    )
-    threshold: float = Field(0.0, description="fixed log-odds cut (and the cut until the examples are scored)")
-    train_every: int = Field(64, ge=1, description="new labels/preferences that trigger a refit")
-    train_interval: float = Field(5.0, gt=0.0, description="seconds after which unfitted examples trigger a refit")
-    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="classifier probability that pays 1")
-    rank_threshold: float = Field(0.5, description="ranking: normalised score above which a message pays")
-    pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons per message")
-    preferences: Literal["auto", "pairwise", "labels"] = Field(
-        "auto", description="ranking: where preferences come from: pairwise (the paper's question about two "
-        "messages), labels (P(a > b) = sigmoid of the difference of the two messages' log-odds, each message "
-        "asked once), auto: labels for the embedded models (their pairwise answers are at chance), pairwise otherwise",
-    )
-    llm_timeout: float = Field(60.0, gt=0.0)
+
+    # ------------------------------------------------------------------------------ the LLM
+    llm: str = Field(DEFAULT_EMBEDDED_MODEL, description=(
+        "litellm model string, e.g. hosted_vllm/meta-llama/Llama-3.1-8B with --api-base; the default is the "
+        "embedded CPU model"))
+    api_base: list[str] = Field(default_factory=list, description=(
+        "base URL of an OpenAI-compatible server, e.g. http://gpu-host:8000/v1; repeat the flag for several: "
+        "litellm's Router spreads the calls and fails over when one is down"))
+    api_key: str | None = Field(None, description="API key of the model server (env ONI_LLM_API_KEY)")
+    llm_endpoint: Literal["auto", "chat", "completion"] = Field("auto", description=(
+        "completion: the server's /v1/completions with the prompt as plain text (list prompts, base models); "
+        "chat: /v1/chat/completions; auto: completion for the many-shot prompt on a server at --api-base"))
+    preflight: bool = Field(True, description=(
+        "ask the LLM one question at start and exit with a hint if no call can succeed (missing provider module, "
+        "bad credentials, unknown model, nothing at --api-base)"))
+    llm_timeout: float = Field(60.0, gt=0.0, description="seconds one LLM call may take")
+    llm_retries: int = Field(4, ge=0, description="retries per LLM call (exponential backoff with jitter)")
     llm_max_tokens: int = Field(512, ge=1, description="generate mode: tokens an answer may use")
-    llm_retries: int = Field(4, ge=0)
-    breaker_failures: int = Field(5, ge=1, description="consecutive LLM failures that open the circuit")
-    breaker_reset: float = Field(10.0, gt=0.0, description="seconds the circuit stays open before a probe")
-    max_batch_messages: int = Field(4096, ge=1, description="messages per POST /v1/messages")
-    max_message_chars: int = Field(1024, ge=1)
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    token: str | None = Field(None, description="bearer token required on every endpoint but /healthz")
-    insecure_no_token: bool = Field(False, description="serve a non-loopback --host without a token")
-    degraded_after: float = Field(
-        60.0, gt=0.0, description="seconds the LLM circuit may stay open before /healthz reports degraded"
-    )
+    breaker_failures: int = Field(5, ge=1, description="consecutive LLM failures that open the circuit breaker")
+    breaker_reset: float = Field(10.0, gt=0.0, description="seconds the open breaker waits before one probe")
+    degraded_after: float = Field(60.0, gt=0.0, description=(
+        "seconds the LLM circuit may stay open before /healthz answers 503 degraded"))
 
-    @field_validator("api_base", mode="before")
-    @classmethod
-    def _one_or_many_bases(cls, value: object) -> object:
-        if value is None:
-            return []
-        return [value] if isinstance(value, str) else value
+    # --------------------------------------------------------------------- the question asked
+    goal: str = Field("default", description=f"what counts as progress: {', '.join(GOALS)}")
+    label_mode: LabelMode = Field("logprob", description=(
+        "logprob: one forward pass, the label from the yes/no log-odds (small models); generate: chain of "
+        "thought, then parse a label (big models)"))
+    prompt_style: PromptStyle | None = Field(None, description=(
+        "logprob prompt: many-shot (a labelled list to continue; base models), paper (the paper's four worked "
+        "examples as chat), families or compact. Default: the style measured best for an embedded model, "
+        "many-shot for any other"))
+    label_words: Literal["yes-no", "foo-bar", "one-zero"] = Field(
+        "yes-no", description="the two answer words whose log-odds give the label")
+    decompose: bool | None = Field(None, description=(
+        "judge each message of an NLE line alone and keep the best part's score. Default: on for the embedded "
+        "Gemma (measured best), off for other models"))
+    part_cache_size: int = Field(65_536, ge=0, description=(
+        "answers about single messages kept in memory, so a part met in many lines is asked once"))
+
+    # ------------------------------------------------------------------------- labels → reward
+    reward_model: Literal["retrieval", "classification", "ranking"] = Field("retrieval", description=(
+        "retrieval: the LLM's label is the reward; classification: a classifier distilled from the labels "
+        "rewards every message; ranking: a Bradley-Terry model of preferences (online Motif)"))
+    calibration: CalibrationMode = Field("examples", description=(
+        "log-odds cut: examples (set from the judge's scores of labelled calibration messages, "
+        "--positive-share a ceiling), quantile (a quota: the top --positive-share), fixed (--threshold)"))
+    positive_share: float = Field(0.5, gt=0.0, lt=1.0, description=(
+        "share of messages labelled helpful: at most (examples: a guard against a judge that says yes to "
+        "everything), exactly (quantile; 0.25 was its default)"))
+    threshold: float = Field(0.0, description="fixed log-odds cut (and the cut until the calibration messages are scored)")
+    train_every: int = Field(64, ge=1, description="learned models: refit after this many new labels/preferences")
+    train_interval: float = Field(5.0, gt=0.0, description="learned models: or this many seconds after the first unfitted one")
+    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="classification: probability that pays 1")
+    rank_threshold: float = Field(0.5, description="ranking: normalised score z above which a message pays z")
+    pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons per distinct message")
+    preferences: Literal["auto", "pairwise", "labels"] = Field("auto", description=(
+        "ranking: pairwise (the paper's question about two messages) or labels (P(a > b) from the difference "
+        "of the two messages' log-odds, each message asked once); auto: labels for the embedded models, whose "
+        "pairwise answers are at chance, pairwise for any other --llm"))
+
+    # --------------------------------------------------------------------------- the queue
+    batch_size: int = Field(32, ge=1, le=10_000, description="annotations committed (and published) per batch")
+    concurrency: int = Field(4, ge=1, le=1024, description="LLM requests in flight")
+    max_queue: int = Field(1_000_000, ge=1, description=(
+        "messages held in memory for the LLM; more wait in the store (refilled when it runs dry)"))
+
+    # ------------------------------------------------------------------------ HTTP and disk
+    host: str = Field("127.0.0.1", description="bind address; another than loopback needs --token")
+    port: int = Field(8765, ge=0, le=65535, description="bind port (0: any free port)")
+    store: Path = Field(Path("oni-data/oni.sqlite"), description="SQLite file of messages and answers (created)")
+    token: str | None = Field(None, description="require 'Authorization: Bearer TOKEN' on every endpoint but /healthz")
+    insecure_no_token: bool = Field(False, description="serve a --host other than loopback without a token")
+    max_batch_messages: int = Field(4096, ge=1, description="messages per POST /v1/messages or /v1/score")
+    max_message_chars: int = Field(1024, ge=1, description="characters per message")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="bytes per request body")
+    log_level: str = Field("INFO", description="logging level")
 
     @field_validator("goal")
     @classmethod
@@ -95,15 +118,23 @@ class ServerConfig(BaseModel):
             raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
         return goal
 
+    @field_validator("api_base", mode="before")
+    @classmethod
+    def _one_or_many_bases(cls, value: object) -> object:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
     @model_validator(mode="after")
-    def _resolve_model_defaults(self) -> ServerConfig:
+    def _resolve(self) -> ServerConfig:
+        """Cross-field rules and per-model defaults, checked once here (not in the loop)."""
+        if self.api_key is None:
+            self.api_key = os.environ.get("ONI_LLM_API_KEY")
         if self.llm.startswith("vllm/") and self.api_base:
             # vllm/ runs vLLM inside this process; with a server address the user means that server
             self.llm = "hosted_vllm/" + self.llm.removeprefix("vllm/")
             logger.info("--llm vllm/... with --api-base: using the server, as %s", self.llm)
-        if self.llm_endpoint == "completion" and (
-            not self.api_base or provider_of(self.llm) not in OPENAI_COMPATIBLE
-        ):
+        if self.llm_endpoint == "completion" and (not self.api_base or provider_of(self.llm) not in OPENAI_COMPATIBLE):
             raise ValueError("--llm-endpoint completion needs an OpenAI-compatible server: "
                              "--llm hosted_vllm/<model> (or openai/<model>) with --api-base")
         if not self.token and not self.insecure_no_token and not _is_loopback(self.host):

@@ -28,8 +28,8 @@ def test_best_part_ignores_unanswered_parts():
 
 
 def decomposing_judge(fake_llm, **overrides) -> LLMJudge:
-    settings = {"model": "openai/fake", "api_base": fake_llm.api_base, "api_key": "x", "timeout": 5.0,
-                "decompose": True, "max_retries": 0, "backoff_base": 0.01}
+    settings = {"llm": "openai/fake", "api_base": fake_llm.api_base, "api_key": "x", "llm_timeout": 5.0,
+                "decompose": True, "llm_retries": 0, "backoff_base": 0.01}
     settings.update(overrides)
     return LLMJudge(JudgeConfig(**settings))
 

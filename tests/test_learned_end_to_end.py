@@ -65,4 +65,5 @@ def test_learned_model_end_to_end(tmp_path, reward_model, steps, options):
         # unseen families is tested with known labels in test_reward_models.py.
         assert s["heldout_accuracy"] is not None and 0.0 <= s["heldout_accuracy"] <= 1.0
     else:
-        assert s["labelled"] == 0 and s["train_accuracy"] > 0.5
+        # the embedded judge's preferences come from its labels (its pairwise answers are at chance)
+        assert s["labelled"] > 0 and s["preferences"] >= s["labelled"] // 2 and s["train_accuracy"] > 0.5

@@ -43,7 +43,7 @@ def remote_config(tmp_path, api_base, **overrides) -> ServerConfig:  # type: ign
 
 def embedded_scores(texts: list[str]) -> list[float]:
     async def score() -> list[float]:
-        judge = LLMJudge(JudgeConfig(model=DEFAULT_EMBEDDED_MODEL, prompt_style="many-shot", decompose=False))
+        judge = LLMJudge(JudgeConfig(llm=DEFAULT_EMBEDDED_MODEL, prompt_style="many-shot", decompose=False))
         try:
             return [(await judge.judge(text, "default")).score for text in texts]  # type: ignore[misc]
         finally:

@@ -114,17 +114,21 @@ class PreflightReport:
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    model: str
+    """The judge's own settings. Fields that the server also has carry the server setting's name,
+    so the server derives this from its settings by name (``reward_server.service.judge_config``):
+    a new judge option is one field here and one in ``ServerConfig``."""
+
+    llm: str
     label_mode: LabelMode = "logprob"
     #: one server, or several that litellm's Router spreads calls across
     api_base: tuple[str, ...] = field(default_factory=tuple)
     api_key: str | None = None
     #: ``chat`` or ``completion`` (resolved from ``auto`` by the server config)
     endpoint: str = "chat"
-    timeout: float = 60.0
-    max_retries: int = 4
+    llm_timeout: float = 60.0
+    llm_retries: int = 4
     backoff_base: float = 0.5
-    max_tokens: int = 512
+    llm_max_tokens: int = 512
     top_logprobs: int = 20
     breaker_failures: int = 5
     breaker_reset: float = 10.0
@@ -145,12 +149,12 @@ class LLMJudge:
         self.malformed = 0  # replies that were not completions, stored as unparsable
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset)
         self._parts: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
-        if config.model.startswith(EMBEDDED_PROVIDER + "/"):
+        if config.llm.startswith(EMBEDDED_PROVIDER + "/"):
             register_embedded_provider()
         api_base = (config.api_base,) if isinstance(config.api_base, str) else tuple(config.api_base)
         self.caller = LLMCaller(
-            config.model, endpoint=config.endpoint, api_base=api_base, api_key=config.api_key,
-            timeout=config.timeout,
+            config.llm, endpoint=config.endpoint, api_base=api_base, api_key=config.api_key,
+            timeout=config.llm_timeout,
         )
 
     async def aclose(self) -> None:
@@ -189,7 +193,7 @@ class LLMJudge:
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": generate_prompt(message, goal)},
             ]
-            reply = await self._complete(messages, max_tokens=self.config.max_tokens)
+            reply = await self._complete(messages, max_tokens=self.config.llm_max_tokens)
             if isinstance(reply, Judgement):
                 return reply
             try:
@@ -209,7 +213,7 @@ class LLMJudge:
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": ranking_prompt(first, second, goal)},
             ]
-            reply = await self._complete(messages, max_tokens=self.config.max_tokens)
+            reply = await self._complete(messages, max_tokens=self.config.llm_max_tokens)
             if isinstance(reply, Judgement):
                 return reply
             answer = reply.text
@@ -252,7 +256,7 @@ class LLMJudge:
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that races with completion, which left shutdown waiting on a worker forever.
-                async with asyncio.timeout(self.config.timeout):
+                async with asyncio.timeout(self.config.llm_timeout):
                     reply = await self.caller.ask(messages, max_tokens=max_tokens, top_logprobs=top_logprobs)
                 self.breaker.record_success()
                 return reply
@@ -270,7 +274,7 @@ class LLMJudge:
                     self.breaker.record_abandoned()  # says nothing about the LLM's health
                     raise LLMRejected(f"{type(exc).__name__}: {exc}") from exc
                 self.breaker.record_failure()
-                if kind == "misconfigured" or attempt >= self.config.max_retries:
+                if kind == "misconfigured" or attempt >= self.config.llm_retries:
                     raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 attempt += 1
                 self.retries += 1
@@ -288,14 +292,14 @@ class LLMJudge:
         if self.config.label_mode == "generate":
             messages = [{"role": "system", "content": SYSTEM_PROMPT},
                         {"role": "user", "content": generate_prompt(probe, goal)}]
-            params: dict[str, int | None] = {"max_tokens": self.config.max_tokens, "top_logprobs": None}
+            params: dict[str, int | None] = {"max_tokens": self.config.llm_max_tokens, "top_logprobs": None}
         else:
             words = LABEL_WORDS[self.config.label_words]
             messages = logprob_messages(probe, goal, words, self.config.prompt_style)
             params = {"max_tokens": 1, "top_logprobs": self.config.top_logprobs}
         api_base = tuple(self.config.api_base)
         try:
-            async with asyncio.timeout(self.config.timeout):
+            async with asyncio.timeout(self.config.llm_timeout):
                 reply = await self.caller.ask(messages, **params)  # type: ignore[arg-type]
         except MalformedReply as exc:
             return PreflightReport("warn", f"the LLM's reply is not a completion: {exc}",
@@ -303,7 +307,7 @@ class LLMJudge:
         except Exception as exc:  # noqa: BLE001 - sorted into fatal or transient
             kind = classify_failure(exc)
             fatal = kind != "transient" or is_unreachable(exc)
-            return PreflightReport("fatal" if fatal else "warn", failure_hint(exc, self.config.model, api_base),
+            return PreflightReport("fatal" if fatal else "warn", failure_hint(exc, self.config.llm, api_base),
                                    time.monotonic() - started)
         seconds = time.monotonic() - started
         if self.config.label_mode == "generate":

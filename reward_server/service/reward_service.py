@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,22 +45,9 @@ T = TypeVar("T")
 
 
 def judge_config(config: ServerConfig) -> JudgeConfig:
-    """The judge's settings as the server derives them (benchmarks use this to judge alike)."""
-    return JudgeConfig(
-        model=config.llm,
-        label_mode=config.label_mode,
-        api_base=tuple(config.api_base),
-        api_key=config.api_key,
-        endpoint=config.endpoint,
-        timeout=config.llm_timeout,
-        max_tokens=config.llm_max_tokens,
-        max_retries=config.llm_retries,
-        breaker_failures=config.breaker_failures,
-        breaker_reset=config.breaker_reset,
-        prompt_style=config.prompt_style,  # type: ignore[arg-type]
-        label_words=config.label_words,
-        decompose=bool(config.decompose),
-    )
+    """The judge's settings, taken from the server's by name (benchmarks use it to judge alike)."""
+    values = {f.name: getattr(config, f.name) for f in fields(JudgeConfig) if hasattr(config, f.name)}
+    return JudgeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 class RewardService:
