@@ -29,12 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from benchmarks.common import DEV_DATA
-from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.config import ServerConfig
+from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.judging.judge import LLMJudge
 from reward_server.judging.prompts import calibration_examples
+from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.ranking import debiased_preferences
 from reward_server.service import judge_config
 from reward_server.storage.store import StoredPreference

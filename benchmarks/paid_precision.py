@@ -85,7 +85,7 @@ def from_store(path: Path, goal: str, top: int) -> None:
         f1 = 2 * tp / max(1, sum(predicted) + sum(labels))
         print(f"per message ({len(scored)} labelled and judged): AUC {auc([s for _, s in scored], labels):.3f}, "
               f"F1 {f1:.3f}, {sum(labels)} helpful")
-    print(f"\nmost-met paid messages (strong judge: 1 helpful, 0 not, ? unknown):")
+    print("\nmost-met paid messages (strong judge: 1 helpful, 0 not, ? unknown):")
     for message in sorted(paid, key=lambda m: -counts.get(m, 0))[:top]:
         print(f"  {counts.get(message, 0):6d}  {known.get(message, '?')}  {message}")
 

@@ -26,9 +26,9 @@ import httpx
 import numpy as np
 
 from benchmarks.common import running_server
+from reward_server.judging.prompts import prompt_version
 from reward_server.models.classification import ClassificationModel
 from reward_server.models.features import FeatureCache
-from reward_server.judging.prompts import prompt_version
 from reward_server.storage.store import Annotation, AnnotationKey, Store
 
 MONSTERS = ("newt jackal kobold goblin gnome dwarf orc sewer-rat grid-bug lichen fox coyote hill-orc "

@@ -29,6 +29,7 @@ import httpx
 
 from benchmarks.common import DEV_DATA, server_process, wait_until_labelled
 
+
 def message_pool(path: Path) -> list[str]:
     return [json.loads(line)["message"] for line in path.read_text().splitlines() if line.strip()]
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.common import AGENTPLAY_DATA, DEV_DATA
-from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.judging.prompts import GOALS, calibration_examples, worked_examples
+from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.retrieval import RetrievalModel
 from reward_server.storage.store import Annotation
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from reward_server.runner import BackgroundServer
-from reward_server.storage.store import Store
+from reward_server.storage.store import Store, StoredPreference
 from reward_server.storage.transfer import BadImportFile, export_jsonl, import_jsonl
 from tests.conftest import fake_config
 from tests.helpers import stats, wait_for
@@ -231,11 +231,15 @@ def test_an_import_is_one_transaction(tmp_path, monkeypatch):
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
-    def disk_full(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise sqlite3.OperationalError("database or disk is full")
-
     with Store(tmp_path / "oni.sqlite") as store:
-        monkeypatch.setattr(store, "_insert_preferences", disk_full)  # fails after messages and annotations
+        insert = store._insert_answers
+
+        def disk_full(kind, key, rows):  # type: ignore[no-untyped-def]
+            if kind is StoredPreference:  # the last write of the import: messages and annotations are in
+                raise sqlite3.OperationalError("database or disk is full")
+            return insert(kind, key, rows)
+
+        monkeypatch.setattr(store, "_insert_answers", disk_full)
         with pytest.raises(sqlite3.OperationalError):
             import_jsonl(store, path)
         assert store.message_count() == 0

@@ -3,7 +3,6 @@ import math
 
 import pytest
 
-from reward_server.models.calibration import ThresholdCalibrator
 from reward_server.judging.parsing import UnparsableAnswer, label_log_odds, parse_generated_label
 from reward_server.judging.prompts import (
     GOAL_PREFERENCES,
@@ -15,6 +14,7 @@ from reward_server.judging.prompts import (
     prompt_version,
     quote_message,
 )
+from reward_server.models.calibration import ThresholdCalibrator
 
 
 @pytest.mark.parametrize("goal", GOALS)

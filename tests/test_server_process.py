@@ -4,8 +4,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-
 from pathlib import Path
 
 import gymnasium as gym

@@ -18,9 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from oni_wrappers.messages import normalize_message
+from reward_server.api.openapi import ENDPOINTS, openapi_spec
 from reward_server.config import ServerConfig
 from reward_server.judging.judge import LLMJudge
-from reward_server.api.openapi import ENDPOINTS, openapi_spec
 from reward_server.schemas import (
     ErrorOut,
     HealthOut,

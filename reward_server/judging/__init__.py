@@ -17,7 +17,7 @@ _LAZY = {
     "Judgement": "reward_server.judging.judge",
     "Annotator": "reward_server.judging.annotator",
 }
-__all__ = sorted(_LAZY)
+__all__ = ["Annotator", "JudgeConfig", "Judgement", "LLMJudge"]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from reward_server.judging.judge import Judgement, LLMCircuitOpen, LLMRejected, LLMUnavailable
+from reward_server.serial import woken_or_timed_out
 
 logger = logging.getLogger(__name__)
 
@@ -249,11 +250,7 @@ class Annotator(Generic[Item]):
 
     async def _committer(self) -> None:
         while not self._stopping:
-            try:
-                await asyncio.wait_for(self._flush_now.wait(), timeout=self.flush_interval)
-            except TimeoutError:
-                pass
-            self._flush_now.clear()
+            await woken_or_timed_out(self._flush_now, self.flush_interval)
             await self._flush()
 
     async def _flush(self) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections import OrderedDict
@@ -32,10 +31,10 @@ from reward_server.judging.decompose import best_part, split_messages
 from reward_server.judging.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
 from reward_server.judging.llm_calls import (
     LLMCaller,
-    close_litellm,
     LLMReply,
     MalformedReply,
     classify_failure,
+    close_litellm,
     failure_hint,
     is_unreachable,
 )

@@ -15,10 +15,8 @@ All methods run on the trainer's thread; the event loop only reads the plain att
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,39 +24,22 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from reward_server.models.features import FeatureCache, message_family
-
-
-@dataclass(frozen=True)
-class FitReport:
-    """What one fit did; published in ``/v1/stats`` and as metrics."""
-
-    version: int
-    examples: int  # labels (classification) or preferences (ranking) trained on
-    train_accuracy: float | None
-    heldout_accuracy: float | None
-    positive_share: float
-    seconds: float
-
+from reward_server.models.linear import FitReport, LinearRewardModel
 
 #: Labels the held-out estimate uses at most (a random subset beyond that).
 HELDOUT_SAMPLE = 5000
 
 
-class ClassificationModel:
+class ClassificationModel(LinearRewardModel):
+    """Logistic regression on the labels; the reward is 1 where the probability reaches
+    ``decision_threshold``."""
+
     name = "classification"
 
     def __init__(self, features: FeatureCache, decision_threshold: float = 0.5, c: float = 4.0) -> None:
-        self.features = features
+        super().__init__(features)
         self.decision_threshold = decision_threshold
         self.c = c
-        self.version = 0
-        self.report: FitReport | None = None
-        self._coef: np.ndarray | None = None
-        self._intercept = 0.0
-
-    @property
-    def fitted(self) -> bool:
-        return self._coef is not None
 
     def fit(self, labels: Mapping[str, int]) -> FitReport | None:
         """Refit on ``labels`` (message → 0/1). ``None`` while both classes are not present."""
@@ -74,56 +55,24 @@ class ClassificationModel:
             x[sample], y[sample], [message_family(texts[i]) for i in sample], self._classifier
         )
         classifier = self._classifier().fit(x, y)
-        self._coef = classifier.coef_.ravel().copy()
-        self._intercept = float(classifier.intercept_[0])
-        train_accuracy = float(np.mean(self._labels_of(x) == y))
+        self.params = {"coef": classifier.coef_.ravel().copy(), "intercept": float(classifier.intercept_[0])}
+        train_accuracy = float(np.mean(self._reward_of(x) == y))
         self.version += 1
         self.report = FitReport(
             version=self.version,
             examples=len(texts),
             train_accuracy=train_accuracy,
             heldout_accuracy=heldout,
-            positive_share=float(np.mean(self._labels_of(self.features.matrix()))),
+            positive_share=float(np.mean(self._reward_of(self.features.matrix()))),
             seconds=time.perf_counter() - started,
         )
         return self.report
 
-    def table(self) -> np.ndarray:
-        """Reward of every message seen, aligned with ``features.texts`` (one sparse product
-        over the cached features)."""
-        if not self.fitted:
-            return np.zeros(len(self.features))
-        return self._labels_of(self.features.matrix()).astype(float)
-
-    def rewards(self, texts: list[str]) -> list[float]:
-        """Rewards of arbitrary messages (cached or not); all 0 before the first fit."""
-        if not self.fitted or not texts:
-            return [0.0] * len(texts)
-        return self._labels_of(self.features.encode(texts)).astype(float).tolist()
-
-    def probabilities(self, texts: list[str]) -> list[float] | None:
-        if not self.fitted or not texts:
-            return None
-        return _sigmoid(self.features.encode(texts) @ self._coef + self._intercept).tolist()
-
-    # ---------------------------------------------------------------------- checkpoints
-    def state(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(buffer, coef=self._coef, intercept=self._intercept, version=self.version)
-        return buffer.getvalue()
-
-    def restore(self, state: bytes) -> None:
-        data = np.load(io.BytesIO(state))
-        self._coef = data["coef"]
-        self._intercept = float(data["intercept"])
-        self.version = int(data["version"])
-
-    # ------------------------------------------------------------------------- helpers
     def _classifier(self) -> LogisticRegression:
         return LogisticRegression(C=self.c, class_weight="balanced", solver="liblinear", max_iter=1000)
 
-    def _labels_of(self, x: object) -> np.ndarray:
-        probabilities = _sigmoid(x @ self._coef + self._intercept)  # type: ignore[operator]
+    def _reward_of(self, x: object) -> np.ndarray:
+        probabilities = _sigmoid(x @ self.params["coef"] + self.params["intercept"])  # type: ignore[operator]
         return (probabilities >= self.decision_threshold).astype(np.int64)
 
 

@@ -16,7 +16,6 @@ half against recent messages (what the current policy sees) and half against any
 
 from __future__ import annotations
 
-import io
 import math
 import random
 import time
@@ -27,8 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from reward_server.models.classification import FitReport
 from reward_server.models.features import FeatureCache
+from reward_server.models.linear import FitReport, LinearRewardModel
 from reward_server.storage.store import StoredPreference
 
 
@@ -66,22 +65,16 @@ def debiased_preferences(stored: list[StoredPreference]) -> list[Preference]:
     return out
 
 
-class BradleyTerryModel:
+class BradleyTerryModel(LinearRewardModel):
+    """r(msg) = w · φ(msg), fit to preferences; the reward is r normalised over every message
+    seen (z), paid where z exceeds ``rank_threshold``."""
+
     name = "ranking"
 
     def __init__(self, features: FeatureCache, rank_threshold: float = 0.5, c: float = 10.0) -> None:
-        self.features = features
+        super().__init__(features)
         self.rank_threshold = rank_threshold
         self.c = c
-        self.version = 0
-        self.report: FitReport | None = None
-        self._w: np.ndarray | None = None
-        self._mean = 0.0
-        self._std = 1.0
-
-    @property
-    def fitted(self) -> bool:
-        return self._w is not None
 
     def fit(self, preferences: Sequence[Preference]) -> FitReport | None:
         """Refit on every preference so far; ``None`` when none says anything (all ties)."""
@@ -101,59 +94,34 @@ class BradleyTerryModel:
         keep = weights > 0
         classifier = LogisticRegression(C=self.c, fit_intercept=False, solver="liblinear", max_iter=1000)
         classifier.fit(x[keep], y[keep], sample_weight=weights[keep])
-        self._w = classifier.coef_.ravel().copy()
-        raw = self._raw(self.features.matrix())
-        self._mean = float(raw.mean())
-        self._std = float(raw.std()) or 1.0
+        w = classifier.coef_.ravel().copy()
+        raw = np.asarray(self.features.matrix() @ w).ravel()
+        self.params = {"w": w, "mean": float(raw.mean()), "std": float(raw.std()) or 1.0}
         decided = targets != 0.5
-        agreement = (diff[decided] @ self._w > 0) == (targets[decided] > 0.5)
+        agreement = (diff[decided] @ w > 0) == (targets[decided] > 0.5)
         self.version += 1
         self.report = FitReport(
             version=self.version,
             examples=len(informative),
             train_accuracy=float(np.mean(agreement)),
             heldout_accuracy=None,
-            positive_share=float(np.mean(self._served(raw) > 0)),
+            positive_share=float(np.mean(self._reward_of(self.features.matrix()) > 0)),
             seconds=time.perf_counter() - started,
         )
         return self.report
-
-    def table(self) -> np.ndarray:
-        """Reward of every message seen, aligned with ``features.texts``."""
-        if not self.fitted:
-            return np.zeros(len(self.features))
-        return self._served(self._raw(self.features.matrix()))
-
-    def rewards(self, texts: list[str]) -> list[float]:
-        if not self.fitted or not texts:
-            return [0.0] * len(texts)
-        return self._served(self._raw(self.features.encode(texts))).tolist()
 
     def scores(self, texts: list[str]) -> list[float] | None:
         """Normalised Bradley–Terry scores z (before the threshold)."""
         if not self.fitted or not texts:
             return None
-        return ((self._raw(self.features.encode(texts)) - self._mean) / self._std).tolist()
+        return self._z(self.features.encode(texts)).tolist()
 
-    # ---------------------------------------------------------------------- checkpoints
-    def state(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(buffer, w=self._w, mean=self._mean, std=self._std, version=self.version)
-        return buffer.getvalue()
+    def _z(self, x: sp.csr_matrix) -> np.ndarray:
+        raw = np.asarray(x @ self.params["w"]).ravel()
+        return (raw - self.params["mean"]) / self.params["std"]
 
-    def restore(self, state: bytes) -> None:
-        data = np.load(io.BytesIO(state))
-        self._w = data["w"]
-        self._mean = float(data["mean"])
-        self._std = float(data["std"])
-        self.version = int(data["version"])
-
-    # ------------------------------------------------------------------------- helpers
-    def _raw(self, x: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(x @ self._w).ravel()
-
-    def _served(self, raw: np.ndarray) -> np.ndarray:
-        z = (raw - self._mean) / self._std
+    def _reward_of(self, x: object) -> np.ndarray:
+        z = self._z(x)  # type: ignore[arg-type]
         return np.where(z > self.rank_threshold, np.round(z, 4), 0.0)
 
 

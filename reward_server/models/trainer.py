@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from reward_server.models.classification import FitReport
 from reward_server.models.features import FeatureCache
+from reward_server.models.linear import FitReport
+from reward_server.serial import SerialThread, woken_or_timed_out
 
 logger = logging.getLogger(__name__)
 Data = TypeVar("Data")
@@ -71,7 +71,7 @@ class Trainer(Generic[Data]):
         self._training_data = training_data
         self._publish = publish
         self._checkpoint = checkpoint
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"oni-train-{model.name}")
+        self._thread = SerialThread(f"oni-train-{model.name}")
         self._served = np.full(0, np.nan)  # what was last published per feature row
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -90,7 +90,7 @@ class Trainer(Generic[Data]):
             if task is not None:
                 task.cancel()
         await asyncio.gather(*(t for t in [self._task, *self._scoring] if t is not None), return_exceptions=True)
-        self._executor.shutdown(wait=True)
+        self._thread.shutdown()
 
     def notify(self, new_examples: int) -> None:
         """New training examples (labels or preferences) are in: maybe time to refit."""
@@ -137,11 +137,7 @@ class Trainer(Generic[Data]):
     # -------------------------------------------------------------------------- helpers
     async def _loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await woken_or_timed_out(self._wake, self.interval)
             if self.unfitted:
                 try:
                     await self._fit()
@@ -190,7 +186,8 @@ class Trainer(Generic[Data]):
         return dict(zip(texts, values.tolist(), strict=True))
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """``fn(*args)`` on the model's thread: the model is only ever touched there."""
+        return await self._thread.run(fn, *args)
 
 
 def _fmt(value: float | None) -> str:

@@ -19,26 +19,35 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from typing import Any, TypeVar
 
-import numpy as np
-
+from reward_server.config import ServerConfig
 from reward_server.judging.annotator import Annotator
+from reward_server.judging.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed
+from reward_server.judging.prompts import (
+    LABEL_WORDS,
+    calibration_examples,
+    prompt_version,
+    ranking_prompt_version,
+)
 from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.classification import ClassificationModel
-from reward_server.config import ServerConfig
 from reward_server.models.features import FeatureCache
-from reward_server.judging.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed
-from reward_server.service.metrics import ServerMetrics
-from reward_server.judging.prompts import LABEL_WORDS, calibration_examples, prompt_version, ranking_prompt_version
-from reward_server.models.ranking import BradleyTerryModel, PairSampler, Preference, debiased_preferences, sigmoid
+from reward_server.models.ranking import (
+    BradleyTerryModel,
+    PairSampler,
+    Preference,
+    debiased_preferences,
+    sigmoid,
+)
 from reward_server.models.retrieval import RetrievalModel
-from reward_server.service.reward_table import RewardTable
-from reward_server.schemas import ScoreRow, StatsOut
-from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
 from reward_server.models.trainer import Trainer
+from reward_server.schemas import ScoreRow, StatsOut
+from reward_server.serial import SerialThread
+from reward_server.service.metrics import ServerMetrics
+from reward_server.service.reward_table import RewardTable
+from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,7 +123,7 @@ class RewardService:
                 interval=config.train_interval,
             )
         self.metrics = ServerMetrics(self.stats)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oni-store")
+        self._store_thread = SerialThread("oni-store")
         self._store: Store | None = None
         self._message_count = 0
         self._calibration_task: asyncio.Task[None] | None = None
@@ -240,7 +249,7 @@ class RewardService:
         if self._store is not None:
             await self._run(self._store.close)
             self._store = None
-        self._executor.shutdown(wait=True)
+        self._store_thread.shutdown()
 
     # ------------------------------------------------------------------------ API calls
     async def ingest(self, counts: Mapping[str, int]) -> tuple[int, int, int]:
@@ -448,4 +457,5 @@ class RewardService:
         return self._store
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """``fn(*args)`` on the store's thread (SQLite sees one writer; the loop never waits)."""
+        return await self._store_thread.run(fn, *args)

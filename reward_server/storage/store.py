@@ -15,8 +15,9 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -101,6 +102,16 @@ class Annotation:
     raw: str
 
 
+Answer = TypeVar("Answer", Annotation, StoredPreference)
+#: the columns of a question key, in AnnotationKey's field order
+_KEY_COLUMNS = ("goal", "prompt_version", "model", "label_mode")
+#: answer record type → (table, the columns of what was asked about)
+_ANSWER_TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
+    Annotation: ("annotations", ("text",)),
+    StoredPreference: ("preferences", ("first", "second")),
+}
+
+
 class Store:
     """A SQLite file holding messages, annotations and the versioned reward table."""
 
@@ -172,82 +183,54 @@ class Store:
         )
         return [row[0] for row in rows][::-1]
 
-    # -------------------------------------------------------------------- annotations
+    # ---------------------------------------------------- annotations and preferences
+    # Both tables hold LLM answers under a question key: the items asked about (a message, or
+    # two), then the answer (label, score, raw). One set of methods serves both.
+
     def add_annotations(self, key: AnnotationKey, annotations: Iterable[Annotation]) -> None:
         with self._transaction():
-            self._insert_annotations(key, annotations)
-
-    def _insert_annotations(self, key: AnnotationKey, annotations: Iterable[Annotation]) -> None:
-        now = time.time()
-        self._db.executemany(
-            "INSERT OR REPLACE INTO annotations"
-            "(text, goal, prompt_version, model, label_mode, label, score, raw, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (a.text, key.goal, key.prompt_version, key.model, key.label_mode,
-                 a.label, a.score, a.raw, now)
-                for a in annotations
-            ],
-        )
+            self._insert_answers(Annotation, key, annotations)
 
     def annotations(self, key: AnnotationKey) -> Iterator[Annotation]:
-        rows = self._db.execute(
-            "SELECT text, label, score, raw FROM annotations "
-            "WHERE goal = ? AND prompt_version = ? AND model = ? AND label_mode = ?",
-            (key.goal, key.prompt_version, key.model, key.label_mode),
-        )
-        for text, label, score, raw in rows:
-            yield Annotation(text, label, score, raw)
-
-    def annotation_count(self, key: AnnotationKey) -> int:
-        return self._db.execute(
-            "SELECT COUNT(*) FROM annotations "
-            "WHERE goal = ? AND prompt_version = ? AND model = ? AND label_mode = ?",
-            (key.goal, key.prompt_version, key.model, key.label_mode),
-        ).fetchone()[0]
+        return self._answers(Annotation, key)
 
     def annotated_keys(self) -> Iterator[tuple[AnnotationKey, Annotation]]:
         """Every annotation under every key (for export)."""
-        rows = self._db.execute(
-            "SELECT goal, prompt_version, model, label_mode, text, label, score, raw FROM annotations"
-        )
-        for goal, version, model, mode, text, label, score, raw in rows:
-            yield AnnotationKey(goal, version, model, mode), Annotation(text, label, score, raw)
+        return self._all_answers(Annotation)
 
-    # -------------------------------------------------------------------- preferences
     def add_preferences(self, key: AnnotationKey, preferences: Iterable[StoredPreference]) -> None:
         with self._transaction():
-            self._insert_preferences(key, preferences)
-
-    def _insert_preferences(self, key: AnnotationKey, preferences: Iterable[StoredPreference]) -> None:
-        now = time.time()
-        self._db.executemany(
-            "INSERT OR REPLACE INTO preferences"
-            "(first, second, goal, prompt_version, model, label_mode, label, score, raw, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (p.first, p.second, key.goal, key.prompt_version, key.model, key.label_mode,
-                 p.label, p.score, p.raw, now)
-                for p in preferences
-            ],
-        )
+            self._insert_answers(StoredPreference, key, preferences)
 
     def preferences(self, key: AnnotationKey) -> Iterator[StoredPreference]:
-        rows = self._db.execute(
-            "SELECT first, second, label, score, raw FROM preferences "
-            "WHERE goal = ? AND prompt_version = ? AND model = ? AND label_mode = ?",
-            (key.goal, key.prompt_version, key.model, key.label_mode),
-        )
-        for first, second, label, score, raw in rows:
-            yield StoredPreference(first, second, label, score, raw)
+        return self._answers(StoredPreference, key)
 
     def preference_keys(self) -> Iterator[tuple[AnnotationKey, StoredPreference]]:
         """Every preference under every key (for export)."""
-        rows = self._db.execute(
-            "SELECT goal, prompt_version, model, label_mode, first, second, label, score, raw FROM preferences"
+        return self._all_answers(StoredPreference)
+
+    def _insert_answers(self, kind: type[Answer], key: AnnotationKey, answers: Iterable[Answer]) -> None:
+        table, items = _ANSWER_TABLES[kind]
+        columns = (*items, *_KEY_COLUMNS, "label", "score", "raw", "created")
+        now = time.time()
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [(*astuple(a)[: len(items)], *astuple(key), a.label, a.score, a.raw, now) for a in answers],
         )
-        for goal, version, model, mode, first, second, label, score, raw in rows:
-            yield AnnotationKey(goal, version, model, mode), StoredPreference(first, second, label, score, raw)
+
+    def _answers(self, kind: type[Answer], key: AnnotationKey) -> Iterator[Answer]:
+        table, items = _ANSWER_TABLES[kind]
+        where = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
+        rows = self._db.execute(f"SELECT {', '.join(items)}, label, score, raw FROM {table} WHERE {where}",
+                                astuple(key))
+        for row in rows:
+            yield kind(*row)
+
+    def _all_answers(self, kind: type[Answer]) -> Iterator[tuple[AnnotationKey, Answer]]:
+        table, items = _ANSWER_TABLES[kind]
+        rows = self._db.execute(f"SELECT {', '.join(_KEY_COLUMNS)}, {', '.join(items)}, label, score, raw FROM {table}")
+        for row in rows:
+            yield AnnotationKey(*row[:4]), kind(*row[4:])
 
     def under_compared(self, key: AnnotationKey, wanted: int, limit: int = -1) -> dict[str, int]:
         """Messages in fewer than ``wanted`` comparisons under ``key`` → how many they lack,
@@ -276,9 +259,9 @@ class Store:
         with self._transaction():
             self._insert_messages(messages)
             for key, rows in annotations.items():
-                self._insert_annotations(key, rows)
+                self._insert_answers(Annotation, key, rows)
             for key, prefs in preferences.items():
-                self._insert_preferences(key, prefs)
+                self._insert_answers(StoredPreference, key, prefs)
 
     # -------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, name: str, version: int, state: bytes) -> None:
