@@ -123,7 +123,7 @@ def server_stall(table_size: int) -> None:
                     fit_seen = time.monotonic()
                     break
                 time.sleep(0.2)
-            time.sleep(max(5.0, 0.0))
+            time.sleep(5.0)  # latency after the fit too
             stop.set()
             poller.join()
     if fit_seen is None:

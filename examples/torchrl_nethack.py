@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     episodes = result.episodes
     print(
         f"\ntrained {result.frames:,} frames in {result.seconds:.0f} s ({result.frames_per_second:.0f} frames/s, "
-        f"{result.updates} updates); {episodes} episodes finished; intrinsic reward on "
-        f"{result.intrinsic_steps:,} steps"
+        f"{result.updates} updates, {result.collect_seconds / max(result.seconds, 1e-9):.0%} of the time waiting "
+        f"for batches); {episodes} episodes finished; intrinsic reward paid on {result.intrinsic_steps:,} steps"
     )
     print(f"run folder: {result.run_dir}  (episodes.csv, tensorboard/, checkpoint.pt)")
     if result.plot is not None:

@@ -33,7 +33,7 @@ TASK_SUCCESSFUL = 2  # NLE's StepStatus for a won task (Staircase*, Oracle)
 
 #: per-step info written by :class:`EpisodeStats`, read into the collected data
 STAT_KEYS: tuple[str, ...] = (
-    "episode_extrinsic", "episode_intrinsic", "score", "success", "table_version",
+    "episode_extrinsic", "episode_intrinsic", "step_intrinsic", "score", "success", "table_version",
 )
 
 
@@ -41,7 +41,8 @@ class EpisodeStats(gym.Wrapper):
     """Puts what a user wants to see per episode into ``info`` as flat floats, every step.
 
     ``episode_extrinsic`` is the task's own reward summed so far (before any coefficient),
-    ``episode_intrinsic`` the ONI part of the training reward summed so far, ``score`` the
+    ``episode_intrinsic`` the ONI part of the training reward summed so far, ``step_intrinsic``
+    this step's ONI part (0 on most steps), ``score`` the
     in-game score (``blstats``, the episode's best), ``success`` 1 when the task was won on this step, and
     ``table_version`` the reward table the wrapper used. The trainer reads them at episode ends.
     """
@@ -58,20 +59,22 @@ class EpisodeStats(gym.Wrapper):
         self._intrinsic = 0.0
         self._score = 0.0
         obs, info = self.env.reset(**kwargs)
-        return obs, self._fill(info, obs, success=0.0)
+        return obs, self._fill(info, obs, success=0.0, step_intrinsic=0.0)
 
     def step(self, action: Any):  # type: ignore[no-untyped-def]
         obs, reward, terminated, truncated, info = self.env.step(action)
         extrinsic = float(info["oni"]["extrinsic"])
         self._extrinsic += extrinsic
-        self._intrinsic += float(reward) - self._oni.extrinsic_coef * extrinsic
+        step_intrinsic = float(reward) - self._oni.extrinsic_coef * extrinsic
+        self._intrinsic += step_intrinsic
         success = float(info.get("end_status") == TASK_SUCCESSFUL)
-        return obs, reward, terminated, truncated, self._fill(info, obs, success)
+        return obs, reward, terminated, truncated, self._fill(info, obs, success, step_intrinsic)
 
-    def _fill(self, info: dict[str, Any], obs: dict[str, np.ndarray], success: float) -> dict[str, Any]:
+    def _fill(self, info: dict[str, Any], obs: dict[str, np.ndarray], success: float,
+              step_intrinsic: float) -> dict[str, Any]:
         version = self._oni.client.version if self._oni.client is not None else 0
         self._score = max(self._score, float(obs["blstats"][nethack.NLE_BL_SCORE]))
-        values = (self._extrinsic, self._intrinsic, self._score, success, version)
+        values = (self._extrinsic, self._intrinsic, step_intrinsic, self._score, success, version)
         for key, value in zip(STAT_KEYS, values, strict=True):
             info[key] = np.float32(value)  # TorchRL's info reader wants numpy scalars
         return info

@@ -82,7 +82,7 @@ class TrainResult:
     frames: int  # trained in this call (a resumed run counts from where it resumed)
     updates: int  # in all, the checkpoint's included
     seconds: float
-    collect_seconds: float
+    collect_seconds: float  # waiting for the collectors' batches (the rest: learning, logging)
     episodes: int
     last_report: UpdateReport | None
     run_dir: Path
@@ -231,7 +231,7 @@ def train(config: TrainConfig) -> TrainResult:
                 collect_seconds += time.perf_counter() - tick
                 frames += data.numel()
                 episodes = finished_episodes(data, frames)
-                intrinsic_steps += int((data["next", "episode_intrinsic"] != 0).sum())
+                intrinsic_steps += int((data["next", "step_intrinsic"].abs() > 1e-12).sum())
                 add_advantages(data, model, config.ppo)
                 report = ppo_update(data, model, loss_module, optimizer, config.ppo)
                 updates += 1

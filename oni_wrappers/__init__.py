@@ -1,9 +1,22 @@
-"""Gymnasium wrappers that add ONI's online LLM-derived intrinsic rewards to NetHack envs."""
+"""Gymnasium wrappers that add ONI's online LLM-derived intrinsic rewards to NetHack envs.
 
-from oni_wrappers.client import ClientStats, RewardClient
+``OniRewardWrapper`` and ``RewardClient`` load on first use (gymnasium, httpx), so code that
+needs only the message normalisation (the reward server) imports none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 from oni_wrappers.messages import MessageDecoder, decode_message_bytes, normalize_message
-from oni_wrappers.reward import count_scaled_intrinsic, mix_rewards
-from oni_wrappers.wrapper import MissingMessageError, OniRewardWrapper
+from oni_wrappers.reward import count_scaled_intrinsic
+
+_LAZY = {
+    "OniRewardWrapper": "oni_wrappers.wrapper",
+    "MissingMessageError": "oni_wrappers.wrapper",
+    "RewardClient": "oni_wrappers.client",
+    "ClientStats": "oni_wrappers.client",
+}
 
 __all__ = [
     "ClientStats",
@@ -13,6 +26,13 @@ __all__ = [
     "RewardClient",
     "count_scaled_intrinsic",
     "decode_message_bytes",
-    "mix_rewards",
     "normalize_message",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

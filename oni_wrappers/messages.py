@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Longest message (in characters) the pipeline carries; NLE's buffer is 256 bytes.
-MAX_MESSAGE_CHARS = 256
-
-
 def normalize_message(text: str) -> str:
     """Canonical form of a message: surrounding whitespace removed, internal spacing kept.
 

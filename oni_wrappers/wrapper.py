@@ -14,6 +14,7 @@ import gymnasium as gym
 
 from oni_wrappers.client import RewardClient
 from oni_wrappers.messages import MessageDecoder
+from oni_wrappers.reward import count_scaled_intrinsic
 
 
 class MissingMessageError(ValueError):
@@ -102,9 +103,8 @@ class OniRewardWrapper(gym.Wrapper):
                 else:
                     intrinsic = looked_up
         reward = self.extrinsic_coef * float(extrinsic)
-        if intrinsic:
-            # count_scaled_intrinsic(), inlined: this line runs on every rewarded env step.
-            reward += self.intrinsic_coef * intrinsic / count**self.count_exponent
+        if intrinsic:  # most steps pay no intrinsic reward: no call at all on them
+            reward += self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
         info["oni"] = {
             "message": message,
             "extrinsic": extrinsic,

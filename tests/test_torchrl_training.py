@@ -43,7 +43,7 @@ def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> 
     assert second.last_report is not None and second.last_report.finite()
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["updates"] == 24
     # the intrinsic reward reached the learner: steps whose training reward had an ONI part
-    assert second.intrinsic_steps > 0
+    assert 0 < second.intrinsic_steps < second.frames // 2  # steps whose reward had an ONI part: a few
     episodes = read_episodes(run_dir / "episodes.csv")
     assert len(episodes) >= 8  # 150-step episodes, 4 envs, 3072 frames
     assert any(e.intrinsic_return > 0 for e in episodes)
