@@ -83,3 +83,32 @@ def test_real_embedded_models_answer_with_a_label_word(model, style):
     label_log_odds(top, YES_NO_WORDS)  # raises UnparsableAnswer if neither Yes nor No is among them
     completion = llama.chat([{"role": "user", "content": "NetHack is a"}], max_tokens=4, temperature=0.0)
     assert completion["choices"][0]["message"]["content"]
+
+
+@pytest.mark.llm
+def test_prompt_style_and_decomposition_reach_the_real_model():
+    """Through the server's judge with the real Gemma: the prompt style changes the answer (the
+    examples are read), and a decomposed line scores as its best part, not as the whole line."""
+    import asyncio
+
+    from reward_server.judging.judge import JudgeConfig, LLMJudge
+
+    async def scores() -> dict[str, float]:
+        out = {}
+        asks = {"whole": ("It's a wall.  You kill the jackal!", "many-shot", False),
+                "parts": ("It's a wall.  You kill the jackal!", "many-shot", True),
+                "kill": ("You kill the jackal!", "many-shot", False),
+                "wall": ("It's a wall.", "many-shot", False),
+                "compact": ("You kill the jackal!", "compact", False)}
+        for name, (message, style, decompose) in asks.items():
+            judge = LLMJudge(JudgeConfig(llm=DEFAULT_EMBEDDED_MODEL, prompt_style=style, decompose=decompose))
+            judgement = await judge.judge(message, "default")
+            assert judgement.score is not None
+            out[name] = judgement.score
+        await judge.aclose()
+        return out
+
+    s = asyncio.run(scores())
+    assert s["parts"] == pytest.approx(s["kill"], abs=1e-6) and s["parts"] != pytest.approx(s["whole"], abs=1e-3)
+    assert s["kill"] > 0 > s["wall"]  # the labelled list was read
+    assert s["compact"] != pytest.approx(s["kill"], abs=0.1)  # no examples, another question: another answer
