@@ -27,25 +27,31 @@ from oni_rl.train import TrainConfig, train
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    # the defaults are the configs' own: declared once, in oni_rl
+    train_defaults, ppo_defaults, policy_defaults = TrainConfig(extrinsic_coef=0.0), PPOConfig(), PolicyConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=sorted(TASKS), default="NetHackScore-v0")
-    p.add_argument("--reward", choices=["none", "retrieval", "classification", "ranking"], default="retrieval",
+    p.add_argument("--task", choices=sorted(TASKS), default=train_defaults.task)
+    p.add_argument("--reward", choices=["none", "retrieval", "classification", "ranking"], default=train_defaults.reward,
                    help="ONI reward model of the server ('none': extrinsic reward only)")
-    p.add_argument("--frames", type=float, default=20_000, help="env frames to train for (e.g. 1e9)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="collector processes (Ray actors with --ray-address)")
-    p.add_argument("--envs-per-worker", type=int, default=4)
-    p.add_argument("--rollout", type=int, default=64, help="steps per env between updates (LSTM sequence length)")
-    p.add_argument("--run-dir", type=Path, default=Path("runs/oni"))
+    p.add_argument("--frames", type=float, default=train_defaults.frames, help="env frames to train for (e.g. 1e9)")
+    p.add_argument("--seed", type=int, default=train_defaults.seed)
+    p.add_argument("--workers", type=int, default=train_defaults.workers,
+                   help="collector processes (Ray actors with --ray-address)")
+    p.add_argument("--envs-per-worker", type=int, default=train_defaults.envs_per_worker)
+    p.add_argument("--rollout", type=int, default=train_defaults.rollout,
+                   help="steps per env between updates (LSTM sequence length)")
+    p.add_argument("--run-dir", type=Path, default=train_defaults.run_dir)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--reward-server", help="URL of a running reward server (default: start one in this process)")
+    p.add_argument("--token", default=train_defaults.token, help="that server's bearer token (env ONI_TOKEN)")
     p.add_argument("--llm", help="litellm model string for the in-process server (default: the embedded LLM)")
     p.add_argument("--store", type=Path, help="the in-process server's store (default: RUN_DIR/oni.sqlite)")
-    p.add_argument("--intrinsic-coef", type=float, default=0.4)
+    p.add_argument("--intrinsic-coef", type=float, default=train_defaults.intrinsic_coef)
     p.add_argument("--extrinsic-coef", type=float,
                    help="weight of the task reward (default: 0.1 on Score, 10 on the sparse tasks, as the reference)")
-    p.add_argument("--count-exponent", type=float, default=3.0, help="beta in r / N(msg)^beta")
-    p.add_argument("--max-episode-steps", type=int, default=5000)
+    p.add_argument("--count-exponent", type=float, default=train_defaults.count_exponent,
+                   help="beta in r / N(msg)^beta")
+    p.add_argument("--max-episode-steps", type=int, default=train_defaults.max_episode_steps)
     p.add_argument("--ray-address", help="collect on Ray: a cluster address, 'auto' (the cluster this machine is in) or "
                         "'local' (start Ray here)")
     p.add_argument("--async-collection", action="store_true",
@@ -53,18 +59,19 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--learner-threads", type=int,
                    help="torch threads of the learner (default: all cores, less one if the LLM runs on this machine)")
     p.add_argument("--device", help="learner device (default: cuda when present)")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--minibatches", type=int, default=2)
-    p.add_argument("--entropy-coef", type=float, default=0.01)
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints")
+    p.add_argument("--lr", type=float, default=ppo_defaults.learning_rate)
+    p.add_argument("--epochs", type=int, default=ppo_defaults.epochs)
+    p.add_argument("--minibatches", type=int, default=ppo_defaults.minibatches)
+    p.add_argument("--entropy-coef", type=float, default=ppo_defaults.entropy_coef)
+    p.add_argument("--hidden-size", type=int, default=policy_defaults.hidden_size)
+    p.add_argument("--checkpoint-every", type=int, default=train_defaults.checkpoint_every,
+                   help="updates between checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     config = TrainConfig(
         task=args.task, reward=args.reward, frames=int(args.frames), seed=args.seed, workers=args.workers,
         envs_per_worker=args.envs_per_worker, rollout=args.rollout, run_dir=args.run_dir, resume=args.resume,
-        reward_server=args.reward_server, llm=args.llm, store=args.store, intrinsic_coef=args.intrinsic_coef,
+        reward_server=args.reward_server, token=args.token, llm=args.llm, store=args.store, intrinsic_coef=args.intrinsic_coef,
         extrinsic_coef=args.extrinsic_coef, count_exponent=args.count_exponent,
         max_episode_steps=args.max_episode_steps, ray_address=args.ray_address,
         async_collection=args.async_collection, learner_threads=args.learner_threads,
