@@ -111,6 +111,19 @@ class ServerConfig(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="bytes per request body")
     log_level: str = Field("INFO", description="logging level")
 
+    # ----------------------------------------------------------- memory at a million messages
+    change_log_rows: int = Field(2_000_000, ge=1, description=(
+        "changed rows the reward table's change log keeps for deltas; a client older than the log gets the "
+        "whole table"))
+    max_delta_rows: int = Field(200_000, ge=1, description=(
+        "a delta bigger than this is answered with the whole table (a prepared, compressed snapshot)"))
+    snapshot_max_age: float = Field(0.0, ge=0.0, description=(
+        "seconds a whole-table snapshot may be reused while the table moves on (clients then pull the delta); "
+        "0: rebuilt when the table changed (concurrent requests share one build)"))
+    feature_cache_rows: int = Field(500_000, ge=1, description=(
+        "learned models: messages whose features are kept for re-scoring at each fit; the oldest beyond it "
+        "keep their last published reward"))
+
     @field_validator("goal")
     @classmethod
     def _known_goal(cls, goal: str) -> str:

@@ -74,12 +74,22 @@ class StatsOut(BaseModel):
     last_llm_error: str | None
     table_version: int
     table_size: int
+    change_log_rows: int = Field(0, description="changed rows kept for deltas (at most --change-log-rows)")
+    change_log_evicted_rows: int = Field(0, description="changed rows dropped from the change log")
+    snapshots_built: int = Field(0, description="whole-table snapshots built for full syncs")
+    snapshot_rows: int | None = Field(None, description="rows of the latest snapshot")
+    snapshot_gzip_bytes: int | None = Field(None, description="its size, gzip-compressed")
+    snapshot_seconds: float | None = Field(None, description="seconds its build took (off the event loop)")
+    part_cache_entries: int = Field(0, description="answers about single message parts held (at most --part-cache-size)")
+    part_cache_evicted: int = Field(0, description="answers dropped from that cache")
     positive_share: float
     threshold: float
     model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
     fits: int = Field(0, description="fits by this server process")
     fit_failures: int = 0
     publish_failures: int = Field(0, description="learned model: table publications that failed (retried)")
+    feature_cache_rows: int = Field(0, description="learned model: messages whose features are cached (at most --feature-cache-rows)")
+    feature_cache_evicted: int = Field(0, description="learned model: oldest messages dropped from the feature cache")
     checkpoint_failures: int = Field(0, description="learned model: checkpoints that failed (retried)")
     train_examples: int = Field(0, description="labels or preferences the last fit used")
     train_accuracy: float | None = Field(None, description="last fit: training accuracy / preference agreement")

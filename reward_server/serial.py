@@ -25,6 +25,10 @@ class SerialThread:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the thread, from outside a loop (shutdown)."""
+        return self._executor.submit(fn, *args).result()
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
 

@@ -167,3 +167,16 @@ def test_many_shot_ranking_prompt_pairs_helpful_with_unhelpful_examples():
     assert answers == ["12"[i % 2] for i in range(16)]  # the helpful one alternates position
     first_pair = blocks[1].split("\n")
     assert first_pair[0] == 'Message 1: "You kill the coyote!"'  # the list's first helpful example
+
+
+def test_the_feature_cache_is_bounded_and_the_trainer_stays_aligned():
+    """Beyond its cap the cache drops its oldest rows; rows asked for again are encoded anew, and
+    the table the model serves stays aligned with the cached messages."""
+    cache = FeatureCache(n_features=2**10, max_rows=100)
+    texts = [f"You see here {i} arrows of kind {i % 7}." for i in range(250)]
+    for start in range(0, 250, 25):
+        cache.add(texts[start:start + 25])
+    assert len(cache) <= 100 and cache.offset == 250 - len(cache)
+    assert cache.texts == texts[cache.offset:]
+    np.testing.assert_allclose(cache.rows([texts[0], texts[-1]]).toarray(),  # the first was dropped
+                               cache.encode([texts[0], texts[-1]]).toarray())

@@ -7,6 +7,7 @@ is validated completely before anything is stored, so a rejected request changes
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -139,9 +140,15 @@ async def get_rewards(request: web.Request) -> web.Response:
         since = int(raw)
     except ValueError as exc:
         raise ApiError(400, "'since' must be an integer table version", raw[:100]) from exc
-    version, full, rows = service.rewards_since(since)
-    out = RewardsOut(table_id=service.table_id, version=version, full=full, rewards=rows)
-    return web.Response(text=out.model_dump_json(), content_type="application/json")
+    rows = service.rewards_since(since)
+    if rows is not None:
+        out = RewardsOut(table_id=service.table_id, version=service.table.version, full=False, rewards=rows)
+        return web.Response(text=out.model_dump_json(), content_type="application/json")
+    # the whole table: a prepared gzip body, sent as it is to clients that take gzip (all do)
+    snapshot = await service.full_table()
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return web.Response(body=snapshot.gzip, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    return web.Response(body=await asyncio.to_thread(snapshot.json), content_type="application/json")
 
 
 async def post_score(request: web.Request) -> web.Response:

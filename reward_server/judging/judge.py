@@ -146,6 +146,7 @@ class LLMJudge:
         self.config = config
         self.retries = 0
         self.malformed = 0  # replies that were not completions, stored as unparsable
+        self.parts_evicted = 0  # answers about single messages dropped from the bounded cache
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset)
         self._parts: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
         if config.llm.startswith(EMBEDDED_PROVIDER + "/"):
@@ -155,6 +156,10 @@ class LLMJudge:
             config.llm, endpoint=config.endpoint, api_base=api_base, api_key=config.api_key,
             timeout=config.llm_timeout,
         )
+
+    @property
+    def part_cache_entries(self) -> int:
+        return len(self._parts)
 
     async def aclose(self) -> None:
         """Release litellm's background workers, which otherwise outlive the event loop."""
@@ -184,6 +189,7 @@ class LLMJudge:
         self._parts[key] = judgement
         if len(self._parts) > self.config.part_cache_size:
             self._parts.popitem(last=False)
+            self.parts_evicted += 1
         return judgement
 
     async def _judge_single(self, message: str, goal: str) -> Judgement:

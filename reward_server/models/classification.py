@@ -48,7 +48,7 @@ class ClassificationModel(LinearRewardModel):
         y = np.fromiter((labels[t] for t in texts), dtype=np.int64, count=len(texts))
         if len(np.unique(y)) < 2:
             return None
-        self.features.add(texts)
+        self.features.add(texts)  # messages seen, for the table (normally cached already)
         x = self.features.rows(texts)
         sample = _subsample(len(texts), HELDOUT_SAMPLE)  # bounds the cost of the 5 extra fits
         heldout = heldout_balanced_accuracy(

@@ -77,33 +77,43 @@ def message_family(text: str) -> str:
 
 
 class FeatureCache:
-    """Feature rows of every message seen, in arrival order, grown in chunks."""
+    """Feature rows of the messages seen, in arrival order, grown in chunks, at most ``max_rows``.
 
-    def __init__(self, n_features: int = N_FEATURES) -> None:
+    Beyond ``max_rows`` the oldest rows are dropped (a tenth at a time, so the cost of slicing
+    the matrix is paid rarely): those messages keep the reward last published for them, and a
+    fit that trains on one of them encodes it again. ``offset`` counts the dropped rows: the
+    cached rows are the messages numbered ``offset`` to ``offset + len(self)`` in arrival order.
+    """
+
+    def __init__(self, n_features: int = N_FEATURES, max_rows: int = 500_000) -> None:
         self.vectorizer = make_features(n_features)
         self.n_features = 2 * n_features
-        self.index: dict[str, int] = {}
-        self.texts: list[str] = []  # row i is texts[i]
+        self.max_rows = max_rows
+        self.offset = 0  # rows dropped so far (the oldest messages)
+        self.index: dict[str, int] = {}  # message → its number in arrival order
+        self.texts: list[str] = []  # cached row i is texts[i], message number offset + i
         self._chunks: list[sp.csr_matrix] = []
         self._matrix: sp.csr_matrix | None = None
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.texts)
 
     def add(self, texts: Iterable[str]) -> list[str]:
         """Encode messages not cached yet; returns those that were new."""
         new = [t for t in dict.fromkeys(texts) if t not in self.index]
         if new:
-            start = len(self.index)
-            for offset, text in enumerate(new):
-                self.index[text] = start + offset
+            start = self.offset + len(self.texts)
+            for number, text in enumerate(new, start=start):
+                self.index[text] = number
             self.texts.extend(new)
             self._chunks.append(self.vectorizer.transform(new).tocsr())
             self._matrix = None
+            if len(self.texts) > self.max_rows:
+                self._drop_oldest(len(self.texts) - int(self.max_rows * 0.9))
         return new
 
     def matrix(self) -> sp.csr_matrix:
-        """All rows, in index order (stacked lazily, once per growth)."""
+        """All cached rows, in arrival order (stacked lazily, once per growth)."""
         if self._matrix is None:
             if not self._chunks:
                 return sp.csr_matrix((0, self.n_features), dtype=np.float64)
@@ -112,9 +122,23 @@ class FeatureCache:
         return self._matrix
 
     def rows(self, texts: list[str]) -> sp.csr_matrix:
-        """Feature rows of cached messages, in the order given."""
-        return self.matrix()[[self.index[t] for t in texts]]
+        """Feature rows of messages in the order given; any not cached (dropped) is encoded anew."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self.index))
+        if not missing:
+            return self.matrix()[[self.index[t] - self.offset for t in texts]]
+        cached = len(self.texts)
+        extra = {t: cached + i for i, t in enumerate(missing)}
+        stacked = sp.vstack([self.matrix(), self.encode(missing)], format="csr")
+        return stacked[[self.index[t] - self.offset if t in self.index else extra[t] for t in texts]]
 
     def encode(self, texts: list[str]) -> sp.csr_matrix:
         """Features of arbitrary messages without caching them (for ``/v1/score``)."""
         return self.vectorizer.transform(texts).tocsr()
+
+    def _drop_oldest(self, count: int) -> None:
+        for text in self.texts[:count]:
+            del self.index[text]
+        self.texts = self.texts[count:]
+        self._matrix = self.matrix()[count:]
+        self._chunks = [self._matrix]
+        self.offset += count

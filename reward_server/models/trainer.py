@@ -72,7 +72,8 @@ class Trainer(Generic[Data]):
         self._publish = publish
         self._checkpoint = checkpoint
         self._thread = SerialThread(f"oni-train-{model.name}")
-        self._served = np.full(0, np.nan)  # what was last published per feature row
+        self._served = np.full(0, np.nan)  # what was last published per cached feature row ...
+        self._served_offset = 0  # ... from this message number on (the cache drops its oldest rows)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._scoring: set[asyncio.Task[None]] = set()
@@ -167,22 +168,31 @@ class Trainer(Generic[Data]):
     def _forget_served(self) -> None:
         """(Worker thread) after a failed publication: nothing counts as served any more."""
         self._served = np.full(0, np.nan)
+        self._served_offset = self.model.features.offset
+
+    def _aligned_served(self) -> np.ndarray:
+        """(Worker thread) what was served, for the rows the feature cache still holds."""
+        dropped = self.model.features.offset - self._served_offset
+        return self._served[dropped:] if dropped > 0 else self._served
 
     def _changed_rows(self) -> dict[str, float]:
         """(Worker thread) rows whose served reward differs from what this trainer last sent."""
         served = self.model.table()
         previous = np.full(len(served), np.nan)
-        previous[: len(self._served)] = self._served
+        before = self._aligned_served()[: len(served)]
+        previous[: len(before)] = before
         changed = np.flatnonzero(served != previous)
-        self._served = served
+        self._served, self._served_offset = served, self.model.features.offset
         texts = self.model.features.texts
         return {texts[i]: float(served[i]) for i in changed}
 
     def _new_rows(self) -> dict[str, float]:
         """(Worker thread) rewards of the messages encoded since the last publication only."""
-        texts = self.model.features.texts[len(self._served) :]
+        served = self._aligned_served()
+        texts = self.model.features.texts[len(served) :]
         values = np.asarray(self.model.rewards(texts), dtype=float)
-        self._served = np.concatenate([self._served, values])
+        self._served = np.concatenate([served, values])
+        self._served_offset = self.model.features.offset
         return dict(zip(texts, values.tolist(), strict=True))
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:

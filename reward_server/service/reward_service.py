@@ -47,6 +47,7 @@ from reward_server.schemas import ScoreRow, StatsOut
 from reward_server.serial import SerialThread
 from reward_server.service.metrics import ServerMetrics
 from reward_server.service.reward_table import RewardTable
+from reward_server.service.snapshots import Snapshot, TableSnapshots
 from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class RewardService:
             model=config.llm,
             label_mode=config.label_mode,
         )
-        self.table = RewardTable()
+        self.table = RewardTable(max_log_rows=config.change_log_rows, max_delta_rows=config.max_delta_rows)
+        self.snapshots: TableSnapshots | None = None
         self.retrieval = RetrievalModel(
             ThresholdCalibrator(
                 config.calibration,
@@ -100,9 +102,11 @@ class RewardService:
         }
         self.annotator: Annotator[Any]
         if config.reward_model == "ranking":
-            self.learner = BradleyTerryModel(FeatureCache(), rank_threshold=config.rank_threshold)
+            self.learner = BradleyTerryModel(FeatureCache(max_rows=config.feature_cache_rows),
+                                             rank_threshold=config.rank_threshold)
         elif config.reward_model == "classification":
-            self.learner = ClassificationModel(FeatureCache(), decision_threshold=config.decision_threshold)
+            self.learner = ClassificationModel(FeatureCache(max_rows=config.feature_cache_rows),
+                                               decision_threshold=config.decision_threshold)
         if self.pairwise:
             self.annotator = Annotator(
                 self._compare, self._store_preference, self._take_preferences, self._under_compared,
@@ -136,6 +140,7 @@ class RewardService:
             await self._preflight()
         self._store = await self._run(Store, self.config.store)
         store = self._store
+        self.snapshots = TableSnapshots(self.config.store, store.table_id, self.config.snapshot_max_age)
         rows = await self._run(lambda: list(store.reward_rows()))
         version = await self._run(store.table_version)
         self.table.load(rows, version)
@@ -246,6 +251,8 @@ class RewardService:
         if self.trainer is not None:
             await self.trainer.stop()
         await self.judge.aclose()
+        if self.snapshots is not None:
+            self.snapshots.close()
         if self._store is not None:
             await self._run(self._store.close)
             self._store = None
@@ -276,9 +283,14 @@ class RewardService:
     def table_id(self) -> str:
         return self._require_store().table_id
 
-    def rewards_since(self, version: int) -> tuple[int, bool, dict[str, float]]:
-        full = version <= 0 or version > self.table.version
-        return self.table.version, full, self.table.since(version)
+    def rewards_since(self, version: int) -> dict[str, float] | None:
+        """Rows changed after ``version``, or ``None``: the client needs :meth:`full_table`."""
+        return self.table.since(version)
+
+    async def full_table(self) -> Snapshot:
+        """The whole table, prepared off the event loop (see snapshots.py)."""
+        assert self.snapshots is not None, "the reward service is not started"
+        return await self.snapshots.get(self.table.version)
 
     async def score(self, texts: list[str]) -> list[ScoreRow]:
         """The current model's reward for any messages, seen or not (nothing is stored)."""
@@ -323,6 +335,14 @@ class RewardService:
             last_llm_error=self.annotator.stats.last_error,
             table_version=self.table.version,
             table_size=len(self.table.rewards),
+            change_log_rows=self.table.log_rows,
+            change_log_evicted_rows=self.table.log_evicted_rows,
+            snapshots_built=self.snapshots.built if self.snapshots else 0,
+            snapshot_rows=latest.rows if (latest := self.snapshots and self.snapshots.latest) else None,
+            snapshot_gzip_bytes=len(latest.gzip) if latest else None,
+            snapshot_seconds=latest.seconds if latest else None,
+            part_cache_entries=self.judge.part_cache_entries,
+            part_cache_evicted=self.judge.parts_evicted,
             positive_share=self.table.positive_share(),
             threshold=self.retrieval.calibrator.threshold,
             **self._learner_stats(),
@@ -348,6 +368,8 @@ class RewardService:
             "fits": self.trainer.fits,
             "fit_failures": self.trainer.failures,
             "publish_failures": self.trainer.publish_failures,
+            "feature_cache_rows": len(self.learner.features),
+            "feature_cache_evicted": self.learner.features.offset,
             "checkpoint_failures": self.trainer.checkpoint_failures,
             "train_examples": report.examples if report else 0,
             "train_accuracy": report.train_accuracy if report else None,
