@@ -29,14 +29,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*extra_args: str, store: str | None = None) -> Iterator[str]:
+def running_server(*extra_args: str, store: str | None = None, start_timeout: float = 120) -> Iterator[str]:
     """``python -m reward_server`` in a subprocess on a free port; yields its URL."""
-    with server_process(*extra_args, store=store) as (url, _):
+    with server_process(*extra_args, store=store, start_timeout=start_timeout) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
-def server_process(*extra_args: str, store: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+def server_process(*extra_args: str, store: str | None = None,
+                   start_timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
     """Like :func:`running_server`, also yielding the process (for its PID, RSS, signals)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,7 +46,7 @@ def server_process(*extra_args: str, store: str | None = None) -> Iterator[tuple
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + start_timeout
             while True:
                 try:
                     if httpx.get(url + "/healthz", timeout=1).status_code == 200:
@@ -68,3 +69,41 @@ def wait_until_labelled(url: str, timeout: float = 600) -> dict:
         if stats["queued"] + stats["in_flight"] == 0 or time.monotonic() > deadline:
             return stats
         time.sleep(0.5)
+
+
+def synthetic_messages(count: int, start: int = 0) -> list[str]:
+    """``count`` distinct NLE-like messages (items, monsters, gold amounts, engravings), the kind
+    that makes a long run meet 10⁵–10⁶ distinct messages."""
+    families = [
+        "You see here {n} {item}s.", "You kill the {monster} number {n}!", "$ - {n} gold pieces.",
+        "The {monster} bites!  You see here {n} {item}s.", "Something is written here in the dust.  It reads: \"{n}\".",
+        "{letter} - a scroll labeled {word} {n}.", "You hear the footsteps of {n} guards.",
+    ]
+    items = ["arrow", "dart", "rock", "dagger", "gem", "food ration", "tin", "scroll"]
+    monsters = ["newt", "jackal", "gnome lord", "hill orc", "grid bug", "lichen", "kobold"]
+    words = ["ZELGO MER", "FOOBIE BLETCH", "ELBIB YLOH", "KIRJE", "VENZAR BORGAVVE"]
+    out = []
+    for i in range(start, start + count):
+        template = families[i % len(families)]
+        out.append(template.format(n=i, item=items[i % len(items)], monster=monsters[i % len(monsters)],
+                                   letter=chr(ord("a") + i % 26), word=words[i % len(words)]))
+    return out
+
+
+def make_labelled_store(path: str | Path, count: int, server_args: list[str]) -> None:
+    """A store holding ``count`` messages already answered under the question a server started
+    with ``server_args`` asks (so it serves them without asking its LLM)."""
+    import numpy as np
+    from pydantic_settings import CliApp
+
+    from reward_server.config import ServerConfig
+    from reward_server.service import annotation_key
+    from reward_server.storage import Annotation, Store
+
+    config = CliApp.run(ServerConfig, cli_args=[*server_args, "--store", str(path), "--no-preflight"])
+    key = annotation_key(config)
+    messages = synthetic_messages(count)
+    scores = np.random.default_rng(0).normal(-2.0, 1.5, size=count)  # about 9% above a cut of 0
+    with Store(path) as store:
+        store.import_answers({m: 1 for m in messages},
+                             {key: [Annotation(m, None, float(s), "synthetic") for m, s in zip(messages, scores)]}, {})

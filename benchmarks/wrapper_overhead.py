@@ -6,21 +6,55 @@ reward server in its own process (as in production); the server's store is warme
 LLM is idle during the timed rounds and only the wrapper's own cost (decode, lookup, count,
 client thread) is measured. Target: ratio >= 0.95.
 
-    python benchmarks/wrapper_overhead.py --steps 20000 --rounds 5
+``--table N`` (issue 15) gives the client a table of N rows and a delta every second: the server
+starts on a store of N messages already labelled (synthetic NLE-like messages), the wrapped env
+takes the whole table once in its warm-up (gzip, in the client thread), and during the timed
+rounds a feeder posts 50 new messages a second, which the server publishes at once as unlabelled
+rows (a delta each second). Its LLM is left unreachable on purpose (``--llm`` at a closed port,
+``--no-preflight``): the deltas come from the server's table, and no LLM competes for the cores.
+
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 5
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 6 --table 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
+import threading
 import time
+from contextlib import ExitStack
+from pathlib import Path
 
 import gymnasium as gym
+import httpx
 import nle  # noqa: F401
 import numpy as np
 
-from benchmarks.common import running_server, wait_until_labelled
+from benchmarks.common import (
+    free_port,
+    make_labelled_store,
+    running_server,
+    synthetic_messages,
+    wait_until_labelled,
+)
 from oni_wrappers import OniRewardWrapper
+
+#: a server whose LLM never answers (a closed port) and that starts without asking it
+NO_LLM = ["--llm", "hosted_vllm/none", "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--no-preflight",
+          "--calibration", "fixed", "--llm-retries", "0"]
+
+
+def feed(url: str, stop: threading.Event, start: int, per_second: int = 50) -> int:
+    """Post ``per_second`` new messages every second until stopped: one table delta a second."""
+    sent = 0
+    with httpx.Client(base_url=url, timeout=30) as http:
+        while not stop.wait(1.0):
+            batch = synthetic_messages(per_second, start=start + sent)
+            http.post("/v1/messages", json={"messages": [{"text": m} for m in batch]})
+            sent += per_second
+    return sent
 
 
 def reset_same_game(env: gym.Env, seed: int) -> None:
@@ -44,10 +78,17 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", type=int, default=0, help="a table of this many rows, and a delta every second")
     args = p.parse_args()
 
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
-    with running_server() as url:
+    with ExitStack() as stack:
+        if args.table:
+            store = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "big.sqlite"
+            make_labelled_store(store, args.table, NO_LLM)
+            url = stack.enter_context(running_server(*NO_LLM, store=str(store), start_timeout=1800))
+        else:
+            url = stack.enter_context(running_server())
         # One NLE instance under both: separate instances differ in speed by up to ~10% on
         # their own (each loads its own copy of the game library), which would swamp the
         # wrapper's cost. "raw" steps the instance directly, "wrapped" steps it through ONI.
@@ -55,11 +96,15 @@ def main() -> None:
         wrapped = OniRewardWrapper(raw, server=url, sync_interval=1.0)
         # Warm-up: let the server see and label this trajectory's messages first.
         timed_steps(wrapped, actions, args.seed)
-        wrapped.client.flush()
-
-        wait_until_labelled(url)
-        wrapped.client.flush()
+        wrapped.client.flush(timeout=600)
+        if not args.table:
+            wait_until_labelled(url)
+        wrapped.client.flush(timeout=600)
         warm_version = wrapped.client.version
+        stop = threading.Event()
+        feeder = threading.Thread(target=feed, args=(url, stop, args.table + 10**7)) if args.table else None
+        if feeder is not None:
+            feeder.start()
         raw_rates, wrapped_rates = [], []
         for round_index in range(args.rounds):
             # ABBA order: whichever runs first in a pair gets no systematic edge.
@@ -69,6 +114,9 @@ def main() -> None:
             else:
                 wrapped_rates.append(timed_steps(wrapped, actions, args.seed))
                 raw_rates.append(timed_steps(raw, actions, args.seed))
+        stop.set()
+        if feeder is not None:
+            feeder.join()
         ratios = [w / r for w, r in zip(wrapped_rates, raw_rates, strict=True)]
         print(f"table size {len(wrapped.client.table)}, version {wrapped.client.version} "
               f"(warm-up ended at v{warm_version}), "

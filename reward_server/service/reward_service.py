@@ -60,19 +60,24 @@ def judge_config(config: ServerConfig) -> JudgeConfig:
     return JudgeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+def annotation_key(config: ServerConfig) -> AnnotationKey:
+    """The question a server with these settings asks about each message (its answers' key)."""
+    return AnnotationKey(
+        goal=config.goal,
+        prompt_version=prompt_version(
+            config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],  # type: ignore[arg-type]
+            bool(config.decompose), plain_text=config.endpoint == "completion",
+        ),
+        model=config.llm,
+        label_mode=config.label_mode,
+    )
+
+
 class RewardService:
     def __init__(self, config: ServerConfig, judge: LLMJudge | None = None) -> None:
         self.config = config
         self.judge = judge or LLMJudge(judge_config(config))
-        self.key = AnnotationKey(
-            goal=config.goal,
-            prompt_version=prompt_version(
-                config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],
-                bool(config.decompose), plain_text=config.endpoint == "completion",
-            ),
-            model=config.llm,
-            label_mode=config.label_mode,
-        )
+        self.key = annotation_key(config)
         self.rank_key = AnnotationKey(
             goal=config.goal,
             prompt_version=ranking_prompt_version(config.label_mode, config.goal, config.prompt_style),
