@@ -198,8 +198,29 @@ def load_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optim
     return int(state["frames"]), int(state["updates"])
 
 
+def fresh_run_dir(run_dir: Path) -> Path:
+    """``run_dir`` if it holds no run yet, else the first free ``run_dir-2``, ``-3``, ...
+
+    A second run in the same folder would append to the first one's episodes.csv, TensorBoard
+    and plot: only ``--resume`` continues a run.
+    """
+    def holds_a_run(path: Path) -> bool:
+        return any((path / name).exists() for name in ("checkpoint.pt", "episodes.csv", "tensorboard"))
+
+    if not holds_a_run(run_dir):
+        return run_dir
+    n = 2
+    while holds_a_run(candidate := run_dir.with_name(f"{run_dir.name}-{n}")):
+        n += 1
+    return candidate
+
+
 def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
+    if not config.resume and (fresh := fresh_run_dir(config.run_dir)) != config.run_dir:
+        log.warning("%s holds a run already: this one goes to %s (--resume --run-dir %s continues that one)",
+                    config.run_dir, fresh, config.run_dir)
+        config.run_dir = fresh
     config.run_dir.mkdir(parents=True, exist_ok=True)
     model = build_actor_critic(len(EXTENDED_ACTIONS), config.policy)
     model.modules.to(config.device)

@@ -146,3 +146,15 @@ def test_a_resumed_run_forgets_episodes_logged_after_its_checkpoint(tmp_path: Pa
     assert [e.frames for e in read_episodes(tmp_path / "episodes.csv")] == [100, 200]
     assert [e.frames for e in again.episodes] == [100, 200]
     again.close()
+
+
+def test_a_second_run_in_the_same_folder_starts_a_new_one(tmp_path: Path) -> None:
+    run_dir = tmp_path / "oni"
+    first = train(small_run(run_dir, frames=128, reward="none", workers=1, envs_per_worker=2, rollout=16))
+    second = train(small_run(run_dir, frames=128, reward="none", workers=1, envs_per_worker=2, rollout=16))
+    assert first.run_dir == run_dir and second.run_dir == tmp_path / "oni-2"
+    frames = [e.frames for e in read_episodes(run_dir / "episodes.csv")] if (run_dir / "episodes.csv").exists() else []
+    assert frames == sorted(frames)  # the first run's log holds only the first run
+    resumed = train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2, rollout=16,
+                              resume=True))
+    assert resumed.run_dir == run_dir and resumed.updates == 2 * first.updates
