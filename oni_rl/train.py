@@ -23,7 +23,7 @@ import httpx
 import torch
 from tensordict import TensorDictBase
 from torchrl.collectors import Collector
-from torchrl.envs import SerialEnv
+from torchrl.envs import ParallelEnv, SerialEnv
 from tqdm import tqdm
 
 from oni_rl.envs import EnvFactory
@@ -60,6 +60,11 @@ class TrainConfig:
     # workers × rollout steps (same frames per update), up to one update behind the learner (PPO's
     # ratio uses the behaviour policy's stored log-probs, so the objective stays correct)
     async_collection: bool = False
+    # batched: one policy on the learner's device acts for every env of the machine in one batch,
+    # the envs step in worker processes (TorchRL ParallelEnv, shared memory), as Sample Factory's
+    # policy worker does; per-worker: each collector worker runs its own copy of the policy on the
+    # CPU for its own envs. Ray always collects per worker (each actor on its own node).
+    collection: Literal["batched", "per-worker"] = "batched"
     learner_threads: int | None = None  # None: every core, less one when the LLM may share this machine
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     checkpoint_every: int = 10  # updates
@@ -96,6 +101,12 @@ class TrainResult:
 
 def make_worker_env(factory: EnvFactory, envs: int) -> SerialEnv:
     return SerialEnv(envs, factory)
+
+
+def make_machine_envs(factory: EnvFactory, workers: int, envs: int) -> ParallelEnv:
+    """Every env of this machine as one batched env ``[workers, envs]``: each worker process steps
+    ``envs`` envs in turn, and observations and actions cross in shared memory."""
+    return ParallelEnv(workers, partial(make_worker_env, factory, envs))
 
 
 @contextlib.contextmanager
@@ -151,6 +162,15 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None)
         # Ray's collector reads total_frames=-1 as "nothing to collect"; the training loop stops itself
         common["total_frames"] = 2**62
         return Collector([make_env] * config.workers, backend="ray", backend_options=options, **common)
+    if config.collection == "batched":
+        batched = partial(make_machine_envs, factory, config.workers, config.envs_per_worker)
+        common.pop("num_collectors")
+        common.pop("sync")
+        if config.async_collection:  # one collector process (its own env workers) collects while we learn
+            return Collector([batched], backend="process", num_collectors=1, sync=False, **common)
+        # sync: collect in this process (the policy acts here, on the learner's device), then update
+        torch.set_num_threads(learner_threads(config, server))
+        return Collector(batched, backend="direct", **common)
     if config.async_collection:  # each worker's batch as it comes; workers never wait for the learner
         return Collector([make_env] * config.workers, backend="process", **common)
     # sync collection: the workers idle while the learner updates, so the learner may use every core
