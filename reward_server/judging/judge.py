@@ -28,7 +28,6 @@ from typing import Literal
 
 from reward_server.judging.circuit import CircuitBreaker, CircuitOpen
 from reward_server.judging.decompose import best_part, split_messages
-from reward_server.judging.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
 from reward_server.judging.llm_calls import (
     LLMCaller,
     LLMReply,
@@ -149,8 +148,6 @@ class LLMJudge:
         self.parts_evicted = 0  # answers about single messages dropped from the bounded cache
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset)
         self._parts: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
-        if config.llm.startswith(EMBEDDED_PROVIDER + "/"):
-            register_embedded_provider()
         api_base = (config.api_base,) if isinstance(config.api_base, str) else tuple(config.api_base)
         self.caller = LLMCaller(
             config.llm, endpoint=config.endpoint, api_base=api_base, api_key=config.api_key,

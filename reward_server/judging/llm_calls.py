@@ -22,27 +22,40 @@ provider module, bad credentials, an unknown model) or nothing lasting (transien
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# litellm fetches a model cost map from the internet at import unless told not to.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("LITELLM_TELEMETRY", "False")
+from functools import cache
+from types import ModuleType
 
-import litellm  # noqa: E402
+from reward_server.judging.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
+from reward_server.judging.prompts import render_plain
+from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of, served_name
 
-from reward_server.judging.prompts import render_plain  # noqa: E402
-from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of, served_name  # noqa: E402
 
-litellm.telemetry = False
-litellm.suppress_debug_info = True
-logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # it logs every call at INFO
-logging.getLogger("LiteLLM Router").setLevel(logging.WARNING)
+@cache
+def litellm() -> ModuleType:
+    """litellm, imported and configured on first use (it takes seconds to import, and a server
+    that serves imported labels never calls an LLM: it runs without litellm installed)."""
+    # litellm fetches a model cost map from the internet at import unless told not to.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm as module
 
+    module.telemetry = False
+    module.suppress_debug_info = True
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # it logs every call at INFO
+    logging.getLogger("LiteLLM Router").setLevel(logging.WARNING)
+    return module
+
+
+logger = logging.getLogger(__name__)
 FailureKind = Literal["transient", "rejected", "misconfigured"]
 
 #: The placeholder key OpenAI-compatible servers accept when they check none (vLLM's docs use it).
@@ -103,10 +116,26 @@ class LLMCaller:
                                 "timeout": self.timeout}}
             for base in self.api_base
         ]
-        return litellm.Router(
+        return litellm().Router(
             model_list=deployments, routing_strategy="simple-shuffle", num_retries=len(deployments) - 1,
             allowed_fails=1, cooldown_time=30, retry_after=0, timeout=self.timeout,
         )
+
+    async def load(self) -> bool:
+        """Import litellm (and register the embedded provider) off the event loop: an import of
+        seconds must not stall the server. False when litellm is not installed: the server then
+        serves what its store holds, and every question fails as misconfigured."""
+        def load_now() -> None:
+            litellm()
+            if self.model.startswith(EMBEDDED_PROVIDER + "/"):
+                register_embedded_provider()
+
+        try:
+            await asyncio.to_thread(load_now)
+        except ImportError as exc:
+            logger.warning("litellm is not installed (%s): the server serves its stored answers and asks nothing", exc)
+            return False
+        return True
 
     async def ask(self, messages: list[dict[str, str]], *, max_tokens: int, top_logprobs: int | None) -> LLMReply:
         """One call, no retries (the judge retries); raises the provider's exceptions."""
@@ -119,11 +148,14 @@ class LLMCaller:
             if top_logprobs:
                 params.update(logprobs=True, top_logprobs=top_logprobs)
         params.update(temperature=0.0, max_tokens=max_tokens, timeout=self.timeout)
+        if self.model.startswith(EMBEDDED_PROVIDER + "/"):
+            register_embedded_provider()  # once per process: the embedded models as a litellm provider
         if self.router is not None:
             call = self.router.atext_completion if self.endpoint == "completion" else self.router.acompletion
             response = await call(model=_ROUTER_GROUP, **params)
         else:
-            call = litellm.atext_completion if self.endpoint == "completion" else litellm.acompletion
+            llm = litellm()
+            call = llm.atext_completion if self.endpoint == "completion" else llm.acompletion
             base = self.api_base[0] if self.api_base else None
             response = await call(model=self._call_model, api_base=base, api_key=self._api_key, num_retries=0,
                                   **params)
@@ -132,6 +164,8 @@ class LLMCaller:
 
 async def close_litellm() -> None:
     """Stop litellm's background logging task, which otherwise outlives the event loop."""
+    if "litellm" not in sys.modules:
+        return  # never imported: nothing to stop
     from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
 
     await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=1.0)
@@ -187,14 +221,15 @@ def classify_failure(exc: BaseException) -> FailureKind:
     """``misconfigured``: no call can succeed as set up (credentials, model, provider module);
     ``rejected``: this request can never succeed (a 400: too long, refused content);
     ``transient``: anything else (timeouts, refused connections, 429, 5xx) — worth retrying."""
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError | litellm.NotFoundError):
-        return "misconfigured"
     if any(isinstance(link, ImportError) for link in _chain(exc)):
+        return "misconfigured"  # a provider's module (or litellm itself) is not installed
+    llm = litellm()
+    if isinstance(exc, llm.AuthenticationError | llm.PermissionDeniedError | llm.NotFoundError):
         return "misconfigured"
     text = str(exc).lower()
     if any(pattern in text for pattern in ("no module named", "missing credentials", "llm provider not provided")):
         return "misconfigured"
-    if isinstance(exc, litellm.BadRequestError):
+    if isinstance(exc, llm.BadRequestError):
         return "rejected"
     return "transient"
 
@@ -215,9 +250,10 @@ def failure_hint(exc: BaseException, model: str, api_base: Sequence[str]) -> str
     if "llm provider not provided" in lowered:
         return (f"litellm does not know the provider of {model!r}: use a litellm model string, e.g. "
                 f"hosted_vllm/{name} --api-base http://<host>:8000/v1")
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or "missing credentials" in lowered:
+    llm = litellm()
+    if isinstance(exc, llm.AuthenticationError | llm.PermissionDeniedError) or "missing credentials" in lowered:
         return "the LLM server refused the credentials: pass --api-key (or set ONI_LLM_API_KEY)"
-    if isinstance(exc, litellm.NotFoundError):
+    if isinstance(exc, llm.NotFoundError):
         return f"the LLM server does not serve a model named {name!r}: check the part of --llm after the provider"
     if is_unreachable(exc):
         where = ", ".join(api_base) if api_base else "the provider's default address"

@@ -141,6 +141,7 @@ class RewardService:
     async def start(self) -> None:
         """Ask the LLM one question, open the store, rebuild table and model from it, re-queue
         what is unannotated."""
+        await self.judge.caller.load()
         if self.config.preflight:
             await self._preflight()
         self._store = await self._run(Store, self.config.store)
