@@ -21,7 +21,7 @@ O(log N), however many messages the server has seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from sortedcontainers import SortedList
@@ -75,6 +75,10 @@ class ThresholdCalibrator:
 
     def add(self, score: float) -> None:
         self._sorted.add(score)
+
+    def update(self, scores: Iterable[float]) -> None:
+        """Add many scores at once (sorted in one pass when there are many)."""
+        self._sorted.update(scores)
 
     def remove(self, score: float) -> None:
         self._sorted.remove(score)

@@ -29,20 +29,20 @@ class RetrievalModel:
     def labelled(self) -> int:
         return len(self._labels) + len(self._scores)
 
-    def add(self, annotations: Iterable[Annotation]) -> dict[str, float]:
-        """Take new annotations; returns the rewards of every message whose reward may change."""
+    def add(self, annotations: Iterable[Annotation | tuple[str, int | None, float | None]]) -> dict[str, float]:
+        """Take new annotations (records, or (text, label, score) rows as the store reads them);
+        returns the rewards of every message whose reward may change."""
         proposed: dict[str, float] = {}
-        scored: list[str] = []
-        for annotation in annotations:
-            text = annotation.text
-            if annotation.score is not None:
-                self._set_score(text, annotation.score)
-                scored.append(text)
-            elif annotation.label is not None:
-                self._labels[text] = annotation.label
-                proposed[text] = float(annotation.label)
+        scored: dict[str, float] = {}
+        for text, label, score, *_ in annotations:
+            if score is not None:
+                scored[text] = score
+            elif label is not None:
+                self._labels[text] = label
+                proposed[text] = float(label)
             else:
                 proposed[text] = 0.0  # unparsable: asked, answered, pays nothing
+        self._set_scores(scored)
         proposed |= self.rethreshold()
         threshold = self._last_threshold
         for text in scored:
@@ -60,14 +60,16 @@ class RetrievalModel:
         flipped = self._by_score.irange((low, chr(0x10FFFF)), (high, chr(0x10FFFF)), inclusive=(False, True))
         return {text: float(score > new) for score, text in flipped}
 
-    def _set_score(self, text: str, score: float) -> None:
-        previous = self._scores.get(text)
-        if previous is not None:
-            self._by_score.remove((previous, text))
-            self.calibrator.remove(previous)
-        self._scores[text] = score
-        self._by_score.add((score, text))
-        self.calibrator.add(score)
+    def _set_scores(self, scores: dict[str, float]) -> None:
+        """Add (or replace) margins; a big batch (a restart's million) is sorted in once."""
+        for text, score in scores.items():
+            previous = self._scores.get(text)
+            if previous is not None:  # answered again (an import): the old margin goes
+                self._by_score.remove((previous, text))
+                self.calibrator.remove(previous)
+        self._scores.update(scores)
+        self._by_score.update((score, text) for text, score in scores.items())
+        self.calibrator.update(scores.values())
 
     def labels(self) -> dict[str, int]:
         """Current label (1/0) of every parsed annotation: the classifier's training set."""

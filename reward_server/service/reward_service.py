@@ -18,8 +18,10 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 from reward_server.config import ServerConfig
@@ -139,30 +141,54 @@ class RewardService:
 
     # ------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Ask the LLM one question, open the store, rebuild table and model from it, re-queue
-        what is unannotated."""
-        await self.judge.caller.load()
-        if self.config.preflight:
-            await self._preflight()
-        self._store = await self._run(Store, self.config.store)
-        store = self._store
-        self.snapshots = TableSnapshots(self.config.store, store.table_id, self.config.snapshot_max_age)
-        rows = await self._run(lambda: list(store.reward_rows()))
-        version = await self._run(store.table_version)
-        self.table.load(rows, version)
-        self._message_count = await self._run(store.message_count)
-        checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name)
+        """Open the store and rebuild table and model from it while the LLM is loaded and asked
+        its preflight question (the two overlap: at a million messages each takes seconds), then
+        set the cut, publish, and re-queue what is unannotated."""
+        started = time.monotonic()
+        llm_ready = asyncio.create_task(self._ready_llm())
+        created = not Path(self.config.store).exists()
+        try:
+            self._store = await self._run(Store, self.config.store)
+            store = self._store
+            self.snapshots = TableSnapshots(self.config.store, store.table_id, self.config.snapshot_max_age)
+            rows = await self._run(lambda: list(store.reward_rows()))
+            version = await self._run(store.table_version)
+            self.table.load(rows, version)
+            del rows
+            self._message_count = await self._run(store.message_count)
+            checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name)
+            labels = None if self.pairwise else await self._load_labels(store)
+            await llm_ready
+        except BaseException:
+            llm_ready.cancel()
+            await self._discard_store(created)
+            raise
         await self._calibrate()
-        if self.pairwise:
+        if labels is None:
             await self._start_ranking(store)
         else:
-            await self._start_labelling(store, serve_labels=checkpoint is None)
+            await self._publish_labels(*labels, serve_labels=checkpoint is None)
         if self.trainer is not None:
             messages = await self._run(store.messages_in_order)
             await self.trainer.start(messages, checkpoint[1] if checkpoint else None)
             # refit on what the store holds: answers may have landed after the last checkpoint
             self.trainer.notify(self.preference_count or self.retrieval.labelled)
         await self.annotator.start()
+        logger.info("started in %.1fs", time.monotonic() - started)
+
+    async def _ready_llm(self) -> None:
+        await self.judge.caller.load()
+        if self.config.preflight:
+            await self._preflight()
+
+    async def _discard_store(self, created: bool) -> None:
+        """After a failed start: close the store, and remove it if this start created it."""
+        if self._store is not None:
+            await self._run(self._store.close)
+            self._store = None
+        if created:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.config.store}{suffix}").unlink(missing_ok=True)
 
     async def _preflight(self) -> None:
         report = await self.judge.preflight(self.config.goal)
@@ -221,23 +247,30 @@ class RewardService:
         logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
                     len(helpful), len(unhelpful), " (kept in the store)" if cached is None else " (from the store)")
 
-    async def _start_labelling(self, store: Store, serve_labels: bool) -> None:
-        annotations = await self._run(lambda: list(store.annotations(self.key)))
+    async def _load_labels(self, store: Store) -> tuple[dict[str, float], list[str], int]:
+        """This question's answers into the retrieval model; the messages still unanswered."""
+        rows = await self._run(store.label_rows, self.key)
         unannotated = await self._run(store.unannotated, self.key)
+        # Re-derive every reward from this question's annotations: a restart with another
+        # goal, model or threshold must not keep serving the previous labels.
+        proposed = self.retrieval.add(rows)
+        if self.config.reward_model == "ranking":
+            self._derive_preferences([row[0] for row in rows])
+        return proposed, unannotated, len(rows)
+
+    async def _publish_labels(self, proposed: dict[str, float], unannotated: list[str], answered: int,
+                              serve_labels: bool) -> None:
+        """Publish what the stored answers say (with the cut now set) and queue the rest."""
         backlog = len(unannotated) - self.config.max_queue
         self.annotator.enqueue(unannotated[max(0, backlog):])  # newest first, as always
         if backlog > 0:
             self.annotator.defer(backlog)  # the oldest wait in the store for a refill
-        # Re-derive every reward from this question's annotations: a restart with another
-        # goal, model or threshold must not keep serving the previous labels.
-        proposed = self.retrieval.add(annotations)
-        if self.config.reward_model == "ranking":
-            self._derive_preferences([a.text for a in annotations])
+        proposed |= self.retrieval.rethreshold()  # the cut the calibration just set
         # A learned model's checkpoint serves its own table (restored by the trainer)
         await self._publish({text: 0.0 for text in unannotated} | (proposed if serve_labels else {}))
         logger.info(
             "store %s: %d messages, %d annotations for this question, %d re-queued, table v%d",
-            self.config.store, self._message_count, len(annotations), len(unannotated), self.table.version,
+            self.config.store, self._message_count, answered, len(unannotated), self.table.version,
         )
 
     async def _start_ranking(self, store: Store) -> None:

@@ -15,9 +15,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -73,8 +72,11 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-@dataclass(frozen=True)
-class AnnotationKey:
+# The records are NamedTuples: cheap to build (a restart reads a million), and positional like
+# the rows SQLite returns (``Store.label_rows`` hands those over as they are).
+
+
+class AnnotationKey(NamedTuple):
     """Everything that changes the question asked of the LLM (besides the message)."""
 
     goal: str
@@ -83,8 +85,7 @@ class AnnotationKey:
     label_mode: str
 
 
-@dataclass(frozen=True)
-class StoredPreference:
+class StoredPreference(NamedTuple):
     """One LLM answer to "which of these two messages shows more progress?"."""
 
     first: str
@@ -94,8 +95,9 @@ class StoredPreference:
     raw: str
 
 
-@dataclass(frozen=True)
-class Annotation:
+class Annotation(NamedTuple):
+    """One LLM answer to "is this message helpful?": a label (generate mode) or log-odds."""
+
     text: str
     label: int | None
     score: float | None
@@ -194,6 +196,12 @@ class Store:
     def annotations(self, key: AnnotationKey) -> Iterator[Annotation]:
         return self._answers(Annotation, key)
 
+    def label_rows(self, key: AnnotationKey) -> list[tuple[str, int | None, float | None]]:
+        """(text, label, score) of every annotation under ``key``: what a restart needs, as plain
+        rows (no record per row: at a million rows that is seconds)."""
+        where = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
+        return self._db.execute(f"SELECT text, label, score FROM annotations WHERE {where}", key).fetchall()
+
     def annotated_keys(self) -> Iterator[tuple[AnnotationKey, Annotation]]:
         """Every annotation under every key (for export)."""
         return self._all_answers(Annotation)
@@ -215,16 +223,15 @@ class Store:
         now = time.time()
         self._db.executemany(
             f"INSERT OR REPLACE INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [(*astuple(a)[: len(items)], *astuple(key), a.label, a.score, a.raw, now) for a in answers],
+            [(*a[: len(items)], *key, a.label, a.score, a.raw, now) for a in answers],
         )
 
     def _answers(self, kind: type[Answer], key: AnnotationKey) -> Iterator[Answer]:
         table, items = _ANSWER_TABLES[kind]
         where = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
         rows = self._db.execute(f"SELECT {', '.join(items)}, label, score, raw FROM {table} WHERE {where}",
-                                astuple(key))
-        for row in rows:
-            yield kind(*row)
+                                key)
+        yield from map(kind._make, rows)
 
     def _all_answers(self, kind: type[Answer]) -> Iterator[tuple[AnnotationKey, Answer]]:
         table, items = _ANSWER_TABLES[kind]
