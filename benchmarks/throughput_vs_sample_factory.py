@@ -3,18 +3,24 @@
 Both train on ``NetHackScore-v0`` with the extended action set, the same ``NetHackEncoder``,
 an LSTM of 256, ``--workers`` processes × ``--envs-per-worker`` envs, 64-step rollouts and
 512-frame batches seen in 2 epochs × 2 minibatches; extrinsic reward only (``--reward none``:
-this is the trainers' speed, ONI's own cost is ``benchmarks.training_overhead``). The two run
-one after the other, never at the same time, in the order SF, sync, async, async, sync, SF.
-Ours runs twice: ``sync`` (collect, then update: on-policy PPO) and ``async``
-(``--async-collection``: workers keep collecting during updates, as Sample Factory's APPO does).
+this is the trainers' speed, ONI's own cost is ``benchmarks.training_overhead``). Runs go one
+after another, never at the same time, in ABBA order over the arms. Every mode of ours runs:
+
+* ``batched-sync``: all envs in one ParallelEnv, one batched policy in the learner's process;
+  collect, then update (on-policy PPO);
+* ``batched-async``: the same envs and policy in one collector process that collects the next
+  batch while the learner updates (APPO-style, one update stale at most);
+* ``per-worker-sync`` / ``per-worker-async``: each collector worker runs its own policy on its
+  own envs (the modes before issue 16).
 
 Sample Factory runs in its own virtual environment (see ``benchmarks/sample_factory_nethack.py``).
 Its rate is read from its own log: frames between its first report with frames and its last,
 over the time between them. Ours is ``TrainResult.frames_per_second``, which starts its clock
-before the first batch is collected (so it includes the first batch's env resets: a small bias
-against ours). Target: ratio ≥ 0.5.
+before the first batch is collected (it includes the first batch's env resets: a small bias
+against ours). ``--sweep`` runs every arm once at 4, 8, 16 and 32 envs (2 workers) instead.
 
-    python -m benchmarks.throughput_vs_sample_factory --sf-python /tmp/sfvenv/bin/python --frames 16384
+    python -m benchmarks.throughput_vs_sample_factory --sf-python /tmp/sfvenv/bin/python --frames 16384 --rounds 1
+    python -m benchmarks.throughput_vs_sample_factory --sf-python /tmp/sfvenv/bin/python --frames 16384 --sweep
 """
 
 from __future__ import annotations
@@ -55,16 +61,56 @@ def run_sample_factory(args: argparse.Namespace, tmp: Path, tag: str) -> float:
     return fps
 
 
-def run_ours(args: argparse.Namespace, tmp: Path, tag: str, async_collection: bool) -> float:
+MODES = ("batched-sync", "batched-async", "per-worker-sync", "per-worker-async")
+
+
+def run_ours(args: argparse.Namespace, tmp: Path, tag: str, mode: str) -> float:
+    collection, timing = mode.rsplit("-", 1)
     result = train(TrainConfig(
-        async_collection=async_collection,
+        collection=collection, async_collection=timing == "async",  # type: ignore[arg-type]
         task="NetHackScore-v0", reward="none", frames=args.frames, seed=args.seed, workers=args.workers,
         envs_per_worker=args.envs_per_worker, rollout=64, run_dir=tmp / tag, checkpoint_every=10**9,
         max_episode_steps=args.max_episode_steps, progress=False,
     ))
-    mode = "async" if async_collection else "sync"
-    print(f"  {tag:<10} oni_rl {mode:<7} {result.frames_per_second:7.1f} frames/s", flush=True)
+    print(f"  {tag:<10} oni_rl {mode:<17} {result.frames_per_second:7.1f} frames/s "
+          f"({result.collect_seconds / result.seconds:.0%} waiting for batches)", flush=True)
     return result.frames_per_second
+
+
+def run_arm(args: argparse.Namespace, tmp: Path, tag: str, arm: str) -> float:
+    return run_sample_factory(args, tmp, tag) if arm == "sf" else run_ours(args, tmp, tag, arm)
+
+
+def compare(args: argparse.Namespace, tmp: Path) -> None:
+    arms = ("sf", *args.modes)
+    fps: dict[str, list[float]] = {arm: [] for arm in arms}
+    print(f"NetHackScore-v0, {args.workers} workers x {args.envs_per_worker} envs, {args.frames} frames a run")
+    for r in range(args.rounds):
+        order = arms + arms[::-1]
+        for i, arm in enumerate(order if r % 2 == 0 else order[::-1]):
+            fps[arm].append(run_arm(args, tmp, f"r{r + 1}.{i + 1}", arm))
+    sf = statistics.mean(fps["sf"])
+    print(f"\n| trainer | frames/s (mean of {len(fps['sf'])}) | runs | ratio to Sample Factory |")
+    print("| --- | --- | --- | --- |")
+    for arm in arms:
+        mean = statistics.mean(fps[arm])
+        name = "Sample Factory APPO" if arm == "sf" else f"oni_rl {arm}"
+        print(f"| {name} | {mean:.1f} | {', '.join(f'{v:.0f}' for v in fps[arm])} | {mean / sf:.3f} |")
+
+
+def sweep(args: argparse.Namespace, tmp: Path) -> None:
+    arms = ("sf", *args.modes)
+    table: dict[int, dict[str, float]] = {}
+    for total in (4, 8, 16, 32):
+        args.envs_per_worker = total // args.workers
+        print(f"{total} envs ({args.workers} workers x {args.envs_per_worker})", flush=True)
+        order = arms if total % 8 else arms[::-1]
+        table[total] = {arm: run_arm(args, tmp, f"e{total}.{i + 1}", arm) for i, arm in enumerate(order)}
+    print("\n| envs | " + " | ".join("Sample Factory" if a == "sf" else a for a in arms) + " | best of ours ÷ SF |")
+    print("| --- | " + " | ".join("---" for _ in arms) + " | --- |")
+    for total, row in table.items():
+        best = max(row[a] for a in args.modes)
+        print(f"| {total} | " + " | ".join(f"{row[a]:.0f}" for a in arms) + f" | {best / row['sf']:.2f} |")
 
 
 def main() -> None:
@@ -76,23 +122,11 @@ def main() -> None:
     p.add_argument("--envs-per-worker", type=int, default=4)
     p.add_argument("--max-episode-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--sweep", action="store_true", help="every arm once at 4, 8, 16 and 32 envs")
     args = p.parse_args()
-    fps: dict[str, list[float]] = {"sf": [], "sync": [], "async": []}
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        print(f"NetHackScore-v0, {args.workers} workers x {args.envs_per_worker} envs, {args.frames} frames a run")
-        for r in range(args.rounds):
-            order = ("sf", "sync", "async", "async", "sync", "sf")
-            for i, arm in enumerate(order if r % 2 == 0 else order[::-1]):
-                tag = f"r{r + 1}.{i + 1}"
-                fps[arm].append(run_sample_factory(args, tmp, tag) if arm == "sf"
-                                else run_ours(args, tmp, tag, async_collection=arm == "async"))
-    sf = statistics.mean(fps["sf"])
-    print(f"sample-factory: {sf:.1f} frames/s (runs: {', '.join(f'{v:.0f}' for v in fps['sf'])})")
-    for mode in ("sync", "async"):
-        ours = statistics.mean(fps[mode])
-        print(f"oni_rl {mode:<7} {ours:.1f} frames/s (runs: {', '.join(f'{v:.0f}' for v in fps[mode])}); "
-              f"ratio to sample-factory {ours / sf:.3f}  (target >= 0.5)")
+        (sweep if args.sweep else compare)(args, Path(tmp_name))
 
 
 if __name__ == "__main__":
