@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from oni_rl.logbook import Episode
+from oni_rl.logbook import Episode, save_figure
 
 RESAMPLES = 10_000
 
@@ -99,8 +99,4 @@ def plot_iqm_curves(runs: dict[str, list[list[Episode]]], frames: int, path: Pat
         axis.xaxis.set_major_formatter(EngFormatter(sep=""))
     np.atleast_1d(axes)[0].legend(fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -105,6 +105,8 @@ def report(samples: list[dict[str, float]], frames: int, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from oni_rl.logbook import save_figure
+
     first, last = rate(samples, 0.0, frames * 0.1), rate(samples, frames * 0.9, frames * 0.999)
     print(f"frames/s over the first tenth {first:.0f}, over the last tenth {last:.0f}: "
           f"ratio {last / first:.2f} (target >= 0.9)")
@@ -125,8 +127,7 @@ def report(samples: list[dict[str, float]], frames: int, out: Path) -> None:
     axes[2].set_title("store on disk (MB)")
     for axis in axes:
         axis.set_xlabel("minutes")
-    figure.tight_layout()
-    figure.savefig(out / "long_run.png", dpi=110)
+    save_figure(figure, out / "long_run.png")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ and ``benchmarks/learning_curves.py`` are drawn from it, and a resumed run appen
 
 from __future__ import annotations
 
+from typing import Any
+
 import csv
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -149,6 +151,13 @@ def plot_runs(runs: dict[str, list[list[Episode]]], path: Path, title: str) -> P
         axis.xaxis.set_major_formatter(EngFormatter(sep=""))
     axes[0].legend(fontsize=8)
     figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
@@ -165,4 +174,4 @@ def tensor_stats(data: TensorDictBase) -> dict[str, float]:
     }
 
 
-__all__ = ["Episode", "Logbook", "finished_episodes", "plot_runs", "read_episodes", "tensor_stats"]
+__all__ = ["Episode", "Logbook", "finished_episodes", "plot_runs", "read_episodes", "save_figure", "tensor_stats"]

@@ -88,13 +88,16 @@ def test_variants_run_through_the_server_judge(fake_llm):
     assert "You kill the newt!" in asked and "It's a wall." in asked  # decomposition asked the parts
 
 
+def pair_args(fake_llm, preferences: str) -> argparse.Namespace:  # type: ignore[no-untyped-def]
+    return argparse.Namespace(llm="openai/fake", api_base=[fake_llm.api_base], api_key="x", pairs=8, goal="default",
+                              ranking_style=None, llm_endpoint="auto", max_tokens=64, preferences=preferences)
+
+
 def test_pairwise_accuracy_reads_the_servers_ranking_judge(fake_llm):
     """The fake prefers messages with "kill"/"gold": every pair is judged right, whichever is first."""
     from benchmarks.label_quality import pairwise_accuracy
 
-    args = argparse.Namespace(llm="openai/fake", api_base=[fake_llm.api_base], api_key="x", pairs=8,
-                              goal="default", ranking_style=None, llm_endpoint="auto", max_tokens=64,
-                              preferences="pairwise")
+    args = pair_args(fake_llm, "pairwise")
     messages = ["You kill the newt!", "It's a wall.", "5 gold pieces.", "That door is closed."]
     accuracy, bias = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
     assert accuracy == 1.0 and abs(bias) < 1e-9  # helpful first in every other pair: the biases cancel
@@ -107,9 +110,7 @@ def test_pairwise_accuracy_reads_the_servers_ranking_judge(fake_llm):
 def test_pairwise_accuracy_from_labels_asks_each_message_once(fake_llm):
     from benchmarks.label_quality import pairwise_accuracy
 
-    args = argparse.Namespace(llm="openai/fake", api_base=[fake_llm.api_base], api_key="x", pairs=8,
-                              goal="default", ranking_style=None, llm_endpoint="auto", max_tokens=64,
-                              preferences="labels")
+    args = pair_args(fake_llm, "labels")
     messages = ["You kill the newt!", "It's a wall.", "5 gold pieces.", "That door is closed."]
     accuracy, _ = asyncio.run(pairwise_accuracy(messages, [1, 0, 1, 0], args))
     assert accuracy == 1.0

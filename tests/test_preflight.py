@@ -51,49 +51,40 @@ def test_refused_credentials_exit(fake_llm, tmp_path):
     assert "refused the credentials" in done.stderr and "--api-key" in done.stderr
 
 
-def serve(*args: str) -> tuple[subprocess.Popen, str]:
+def output_once_healthy(*args: str) -> str:
+    """Start ``python -m reward_server``, wait until it answers /healthz, stop it: its output."""
     port = free_port()
     cmd = [sys.executable, "-m", "reward_server", "--port", str(port), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc, f"http://127.0.0.1:{port}"
 
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
-def healthy(url: str) -> bool:
     try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        assert wait_for(healthy, timeout=60), "the server did not start"
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    return output
 
 
 def test_a_transient_error_warns_and_starts(fake_llm, tmp_path):
     fake_llm.behaviour.fail_first, fake_llm.behaviour.fail_status = 1, 503
-    proc, url = serve("--llm", "openai/fake-judge", "--api-base", fake_llm.api_base, "--api-key", "x",
-                      "--store", str(tmp_path / "s.sqlite"))
-    try:
-        assert wait_for(lambda: healthy(url), timeout=60)
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0]
+    output = output_once_healthy("--llm", "openai/fake-judge", "--api-base", fake_llm.api_base, "--api-key", "x",
+                                 "--store", str(tmp_path / "s.sqlite"))
     assert "LLM preflight" in output and "starting anyway" in output
 
 
 def test_no_preflight_starts_whatever_the_llm(tmp_path):
-    proc, url = serve("--llm", "vllm/llama3-70b", "--no-preflight", "--store", str(tmp_path / "s.sqlite"))
-    try:
-        assert wait_for(lambda: healthy(url), timeout=60)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    output_once_healthy("--llm", "vllm/llama3-70b", "--no-preflight", "--store", str(tmp_path / "s.sqlite"))
 
 
 def test_the_preflight_reports_the_answer(fake_llm, tmp_path):
-    proc, url = serve("--llm", "openai/fake-judge", "--api-base", fake_llm.api_base, "--api-key", "x",
-                      "--store", str(tmp_path / "s.sqlite"), "--log-level", "INFO")
-    try:
-        assert wait_for(lambda: healthy(url), timeout=60)
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0]
+    output = output_once_healthy("--llm", "openai/fake-judge", "--api-base", fake_llm.api_base, "--api-key", "x",
+                                 "--store", str(tmp_path / "s.sqlite"), "--log-level", "INFO")
     assert "completion endpoint" in output and "'You kill the newt!': log-odds +2.30" in output
     assert fake_llm.behaviour.questions[0].endswith('Message: "You kill the newt!"\nHelpful:')
 
