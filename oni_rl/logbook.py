@@ -7,11 +7,10 @@ and ``benchmarks/learning_curves.py`` are drawn from it, and a resumed run appen
 
 from __future__ import annotations
 
-from typing import Any
-
 import csv
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tensordict import TensorDictBase
