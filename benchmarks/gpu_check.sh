@@ -6,6 +6,7 @@
 #   bash benchmarks/gpu_check.sh prepare   # here: wheels and labels into .whl/ (git-ignored, ~12 MB)
 #   bash benchmarks/gpu_check.sh run       # there, as one command of at most 8 minutes:
 #                                          # device run with carry [".whl"], timeout_s 540
+#   bash benchmarks/gpu_check.sh modes     # there: every collection mode at 14 workers, 120k frames each
 #
 # What travels: the working tree plus .whl/: the wheels the GPU image lacks (NLE, gymnasium,
 # TorchRL and tensordict, pydantic and pydantic-settings, for Python 3.12 on x86-64) and
@@ -20,10 +21,10 @@ WHEELS=.whl
 PY=${PYTHON:-python3}
 
 prepare() {
-    mkdir -p "$WHEELS"
+    rm -rf "$WHEELS"; mkdir -p "$WHEELS"  # one version of each wheel: two stop the install there
     local pins=(nle==1.3.0 gymnasium==1.2.0 farama-notifications==0.0.4 torchrl==0.14.1 tensordict==0.14.3
                 hoptorch==0.1.4 pyvers==0.2.3 orjson importlib_metadata pydantic==2.14.4 pydantic-core==2.50.5
-                annotated-types==0.7.0 typing-inspection==0.4.2 pydantic-settings==2.16.3 "python-dotenv>=1.2.2")
+                annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0 pydantic-settings==2.16.3 "python-dotenv>=1.2.2")
     .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d "$WHEELS" "${pins[@]}"
@@ -35,46 +36,69 @@ prepare() {
     du -sh "$WHEELS"
 }
 
-run() {
-    local out=${OUT:-/tmp/gpu_out}
-    mkdir -p "$out" /tmp/gpu
+OUTDIR=${OUT:-/tmp/gpu_out}
+
+setup() {
+    mkdir -p "$OUTDIR" /tmp/gpu
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
     export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
     {
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
         $PY -c "import torch, torchrl, tensordict, nle; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'torchrl', torchrl.__version__, 'tensordict', tensordict.__version__, 'nle', nle.__version__)"
         nproc
-    } | tee "$out/machine.txt"
+    } | tee "$OUTDIR/machine.txt"
+    rm -f /tmp/gpu/oni.sqlite*
     $PY -m reward_server import "$WHEELS/labels.jsonl" --store /tmp/gpu/oni.sqlite
     $PY -m reward_server --store /tmp/gpu/oni.sqlite --no-preflight --calibration fixed --threshold 0.8 \
-        --port 8765 --log-level WARNING > "$out/server.log" 2>&1 &
-    local server=$!
-    trap 'kill $server 2>/dev/null || true' EXIT
+        --port 8765 --log-level WARNING > "$OUTDIR/server.log" 2>&1 &
+    SERVER=$!
+    trap 'kill $SERVER 2>/dev/null || true' EXIT
     $PY -c "import httpx, time
 for _ in range(240):
     try:
         if httpx.get('http://127.0.0.1:8765/healthz').status_code == 200: break
     except httpx.HTTPError: pass
     time.sleep(0.5)"
-    echo "| workers x envs | frames/s | waiting for batches | GPU util mean / max % |" | tee "$out/gpu_check.md"
-    echo "| --- | --- | --- | --- |" | tee -a "$out/gpu_check.md"
-    for workers in 4 8 14; do
-        nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 500 > "/tmp/gpu/util$workers" &
-        local sampler=$!
-        $PY examples/torchrl_nethack.py --device cuda --workers "$workers" --envs-per-worker 4 --frames 40000 \
-            --reward-server http://127.0.0.1:8765 --run-dir "/tmp/gpu/w$workers" --quiet 2>&1 \
-            | tee "$out/train_w$workers.log" | grep -E "^trained" || true
-        kill $sampler 2>/dev/null || true
-        local summary util
-        summary=$(grep -E "^trained" "$out/train_w$workers.log" || echo "trained ? frames (? frames/s, ?% of the time waiting")
-        util=$(awk '{s+=$1; if ($1>m) m=$1} END {if (NR) printf "%.0f / %.0f", s/NR, m; else print "-"}' "/tmp/gpu/util$workers")
-        echo "| $workers x 4 | $(echo "$summary" | sed -E 's/.*\(([0-9,.]+) frames\/s.*/\1/') |" \
-             "$(echo "$summary" | sed -E 's/.* ([0-9]+%) of the time waiting.*/\1/') | $util |" | tee -a "$out/gpu_check.md"
+    echo "| run | frames/s | waiting for batches | GPU util mean / max % |" | tee "$OUTDIR/gpu_check.md"
+    echo "| --- | --- | --- | --- |" | tee -a "$OUTDIR/gpu_check.md"
+}
+
+# one training run on the GPU, with the GPU's utilisation sampled every 0.5 s beside it
+measure() {  # name workers frames [trainer flags...]
+    local name=$1 workers=$2 frames=$3; shift 3
+    nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 500 > "/tmp/gpu/util_$name" &
+    local sampler=$!
+    $PY examples/torchrl_nethack.py --device "${DEVICE:-cuda}" --workers "$workers" --envs-per-worker 4 --frames "$frames" \
+        --reward-server http://127.0.0.1:8765 --run-dir "/tmp/gpu/$name" --quiet "$@" 2>&1 \
+        | tee "$OUTDIR/train_$name.log" | grep -E "^trained" || true
+    kill $sampler 2>/dev/null || true
+    local summary util
+    summary=$(grep -E "^trained" "$OUTDIR/train_$name.log" || echo "trained ? frames (? frames/s, ?% of the time waiting")
+    util=$(awk '{s+=$1; if ($1>m) m=$1} END {if (NR) printf "%.0f / %.0f", s/NR, m; else print "-"}' "/tmp/gpu/util_$name")
+    echo "| $name | $(echo "$summary" | sed -E 's/.*\(([0-9,.]+) frames\/s.*/\1/') |" \
+         "$(echo "$summary" | sed -E 's/.* ([0-9]+%) of the time waiting.*/\1/') | $util |" | tee -a "$OUTDIR/gpu_check.md"
+}
+
+# the check the issue asks for: batched collection (the default) at 4, 8 and 14 workers of 4 envs
+run() {
+    setup
+    for workers in 4 8 14; do measure "${workers}x4" "$workers" 40000; done
+}
+
+# every collection mode at 14 workers x 4 envs, long enough (120k frames) for start-up to matter less;
+# MODES picks some (e.g. MODES=per-worker-sync), FRAMES changes the length
+modes() {
+    setup
+    for mode in ${MODES:-batched-sync batched-async per-worker-sync per-worker-async}; do
+        local flags=(--collection "${mode%-*}")
+        [[ $mode == *-async ]] && flags+=(--async-collection)
+        measure "$mode" 14 "${FRAMES:-120000}" "${flags[@]}"
     done
 }
 
 case "${1:-}" in
     prepare) prepare ;;
     run) run ;;
-    *) echo "usage: bash benchmarks/gpu_check.sh prepare|run" >&2; exit 2 ;;
+    modes) modes ;;
+    *) echo "usage: bash benchmarks/gpu_check.sh prepare|run|modes" >&2; exit 2 ;;
 esac

@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--max-episode-steps", type=int, default=train_defaults.max_episode_steps)
     p.add_argument("--ray-address", help="collect on Ray: a cluster address, 'auto' (the cluster this machine is in) or "
                         "'local' (start Ray here)")
+    p.add_argument("--collection", choices=["batched", "per-worker"], default=train_defaults.collection,
+                   help="batched: one policy on the learner's device acts for every env of the machine; "
+                        "per-worker: each worker process runs its own CPU copy of the policy")
     p.add_argument("--async-collection", action="store_true",
                    help="workers keep collecting during updates (APPO-style; batches up to one update stale)")
     p.add_argument("--learner-threads", type=int,
@@ -74,7 +77,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         reward_server=args.reward_server, token=args.token, llm=args.llm, store=args.store, intrinsic_coef=args.intrinsic_coef,
         extrinsic_coef=args.extrinsic_coef, count_exponent=args.count_exponent,
         max_episode_steps=args.max_episode_steps, ray_address=args.ray_address,
-        async_collection=args.async_collection, learner_threads=args.learner_threads,
+        collection=args.collection, async_collection=args.async_collection, learner_threads=args.learner_threads,
         checkpoint_every=args.checkpoint_every, progress=not args.quiet,
         ppo=PPOConfig(learning_rate=args.lr, epochs=args.epochs, minibatches=args.minibatches,
                       entropy_coef=args.entropy_coef),

@@ -9,6 +9,7 @@ worker steps ``envs_per_worker`` envs in a ``SerialEnv`` so the policy acts on a
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -21,7 +22,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
 from torchrl.collectors import Collector
 from torchrl.envs import ParallelEnv, SerialEnv
 from tqdm import tqdm
@@ -142,7 +144,31 @@ def server_scalars(url: str | None, token: str | None = None) -> dict[str, float
     return {f"oni/{k}": float(stats[k]) for k in keys if isinstance(stats.get(k), int | float)}
 
 
-def build_collector(config: TrainConfig, model: ActorCritic, server: str | None) -> Collector:
+def acting_policy(config: TrainConfig, model: ActorCritic) -> TensorDictModuleBase:
+    """The policy the collector acts with.
+
+    Batched collection acts with the learner's own policy, on the learner's device. Per-worker and
+    Ray collection give every worker process its own copy; those copies act on the CPU even when the
+    learner is on a GPU: a CUDA policy would make each worker open a CUDA context and take its
+    weights over CUDA IPC (on an H100 at 14 workers TorchRL's weight handshake timed out). The
+    learner's weights reach the CPU copy through :func:`sync_acting_policy` after each update.
+    """
+    if config.collection == "batched" and config.ray_address is None:
+        return model.policy
+    if torch.device(config.device).type == "cpu":
+        return model.policy
+    return copy.deepcopy(model.policy).to("cpu")
+
+
+def sync_acting_policy(acting: TensorDictModuleBase, model: ActorCritic) -> None:
+    """Copy the learner's weights into the acting policy, in place (the collector shares its tensors)."""
+    if acting is not model.policy:
+        with torch.no_grad():
+            TensorDict.from_module(acting).update_(TensorDict.from_module(model.policy))
+
+
+def build_collector(config: TrainConfig, model: ActorCritic, server: str | None,
+                    acting: TensorDictModuleBase) -> Collector:
     factory = EnvFactory(
         task=config.task, server=server, intrinsic_coef=config.intrinsic_coef,
         extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent,
@@ -151,9 +177,10 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None)
     )
     make_env = partial(make_worker_env, factory, config.envs_per_worker)
     common = {
-        "policy": model.policy, "frames_per_batch": config.frames_per_batch, "total_frames": -1,
+        "policy": acting, "frames_per_batch": config.frames_per_batch, "total_frames": -1,
         "num_collectors": config.workers, "sync": not config.async_collection,
-        "policy_device": config.device, "env_device": "cpu", "storing_device": "cpu",
+        "policy_device": "cpu" if acting is not model.policy else config.device,
+        "env_device": "cpu", "storing_device": "cpu",
     }
     if config.ray_address is not None:
         # "local" starts a Ray instance on this machine (a smoke test of the path); else join a cluster
@@ -259,7 +286,8 @@ def train(config: TrainConfig) -> TrainResult:
     report: UpdateReport | None = None
     intrinsic_steps = 0
     with reward_server(config) as server:
-        collector = build_collector(config, model, server)
+        acting = acting_policy(config, model)
+        collector = build_collector(config, model, server, acting)
         collector.set_seed(config.seed + 1000 * updates)
         start = time.perf_counter()  # frames/s counts training, not the server's or workers' start-up
         bar = tqdm(total=config.frames, initial=frames, unit="frame", disable=not config.progress,
@@ -276,6 +304,7 @@ def train(config: TrainConfig) -> TrainResult:
                 add_advantages(data, model, config.ppo)
                 report = ppo_update(data, model, loss_module, optimizer, config.ppo)
                 updates += 1
+                sync_acting_policy(acting, model)
                 collector.update_policy_weights_()
                 logbook.add_episodes(episodes)
                 logbook.add_scalars({f"loss/{k}": v for k, v in asdict(report).items()} | tensor_stats(data)

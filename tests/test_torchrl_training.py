@@ -13,10 +13,10 @@ from tensordict import TensorDict
 
 from oni_rl.encoder import egocentric_crop
 from oni_rl.logbook import finished_episodes, read_episodes
-from oni_rl.policy import build_actor_critic
+from oni_rl.policy import PolicyConfig, build_actor_critic
 from oni_rl.ppo import PPOConfig, add_advantages
 from oni_rl.tasks import EXTENDED_ACTIONS
-from oni_rl.train import TrainConfig, load_checkpoint, train
+from oni_rl.train import TrainConfig, acting_policy, load_checkpoint, sync_acting_policy, train
 
 
 def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
@@ -158,3 +158,22 @@ def test_a_second_run_in_the_same_folder_starts_a_new_one(tmp_path: Path) -> Non
     resumed = train(small_run(run_dir, frames=256, reward="none", workers=1, envs_per_worker=2, rollout=16,
                               resume=True))
     assert resumed.run_dir == run_dir and resumed.updates == 2 * first.updates
+
+
+def test_per_worker_collection_on_a_gpu_learner_acts_with_a_cpu_copy_kept_in_step() -> None:
+    """Per-worker workers must not act on the learner's CUDA policy (each would open a CUDA context);
+    they get a CPU copy, and every update's weights reach it in place."""
+    model = build_actor_critic(len(EXTENDED_ACTIONS), PolicyConfig(hidden_size=32))
+    assert acting_policy(TrainConfig(collection="batched", device="cuda"), model) is model.policy
+    assert acting_policy(TrainConfig(collection="per-worker", device="cpu"), model) is model.policy
+    acting = acting_policy(TrainConfig(collection="per-worker", device="cuda"), model)
+    assert acting is not model.policy
+    assert all(p.device.type == "cpu" for p in acting.parameters())
+    shared = TensorDict.from_module(acting)  # what a collector holds on to
+    with torch.no_grad():
+        for p in model.policy.parameters():
+            p.add_(1.0)
+    sync_acting_policy(acting, model)
+    assert (TensorDict.from_module(model.policy) == shared).all()
+    assert all(a is b for a, b in zip(shared.values(True, True), TensorDict.from_module(acting).values(True, True),
+                                       strict=True))
