@@ -10,7 +10,8 @@ client thread) is measured. Target: ratio >= 0.95.
 starts on a store of N messages already labelled (synthetic NLE-like messages), the wrapped env
 takes the whole table once in its warm-up (gzip, in the client thread), and during the timed
 rounds a feeder posts 50 new messages a second, which the server publishes at once as unlabelled
-rows (a delta each second). Its LLM is left unreachable on purpose (``--llm`` at a closed port,
+rows (a delta each second). The feeder is a process of its own, as the other wrappers that send
+those messages would be: a thread here would take this process's GIL from the env. Its LLM is left unreachable on purpose (``--llm`` at a closed port,
 ``--no-preflight``): the deltas come from the server's table, and no LLM competes for the cores.
 
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 5
@@ -20,11 +21,12 @@ rows (a delta each second). Its LLM is left unreachable on purpose (``--llm`` at
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import gymnasium as gym
@@ -46,7 +48,7 @@ NO_LLM = ["--llm", "hosted_vllm/none", "--api-base", f"http://127.0.0.1:{free_po
           "--calibration", "fixed", "--llm-retries", "0"]
 
 
-def feed(url: str, stop: threading.Event, start: int, per_second: int = 50) -> int:
+def feed(url: str, stop: EventType, start: int, per_second: int = 50) -> None:
     """Post ``per_second`` new messages every second until stopped: one table delta a second."""
     sent = 0
     with httpx.Client(base_url=url, timeout=30) as http:
@@ -54,7 +56,6 @@ def feed(url: str, stop: threading.Event, start: int, per_second: int = 50) -> i
             batch = synthetic_messages(per_second, start=start + sent)
             http.post("/v1/messages", json={"messages": [{"text": m} for m in batch]})
             sent += per_second
-    return sent
 
 
 def reset_same_game(env: gym.Env, seed: int) -> None:
@@ -101,8 +102,9 @@ def main() -> None:
             wait_until_labelled(url)
         wrapped.client.flush(timeout=600)
         warm_version = wrapped.client.version
-        stop = threading.Event()
-        feeder = threading.Thread(target=feed, args=(url, stop, args.table + 10**7)) if args.table else None
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Event()
+        feeder = spawn.Process(target=feed, args=(url, stop, args.table + 10**7)) if args.table else None
         if feeder is not None:
             feeder.start()
         raw_rates, wrapped_rates = [], []
