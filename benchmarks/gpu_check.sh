@@ -7,6 +7,12 @@
 #   bash benchmarks/gpu_check.sh run       # there, as one command of at most 8 minutes:
 #                                          # device run with carry [".whl"], timeout_s 540
 #   bash benchmarks/gpu_check.sh modes     # there: every collection mode at 14 workers, 120k frames each
+#   MODES="per-worker-sync per-worker-async" FRAMES=60000 bash benchmarks/gpu_check.sh modes
+#                                          # some modes only; DEVICE=cpu tries the script without a GPU
+#
+# Measured on an H100 (2026-11-26): `run` ~2.5 min, `modes` ~6.5 min, plus ~1.5 min to start the
+# machine; the labels' answers pay nothing there (none of them clears the cut), which a throughput
+# check does not need. Results in benchmarks/RESULTS.md.
 #
 # What travels: the working tree plus .whl/: the wheels the GPU image lacks (NLE, gymnasium,
 # TorchRL and tensordict, pydantic and pydantic-settings, for Python 3.12 on x86-64) and
