@@ -8,7 +8,7 @@
 #                                          # device run with carry [".whl"], timeout_s 540
 #   bash benchmarks/gpu_check.sh modes     # there: every collection mode at 14 workers, 120k frames each
 #   MODES="per-worker-sync per-worker-async" FRAMES=60000 bash benchmarks/gpu_check.sh modes
-#                                          # some modes only; DEVICE=cpu tries the script without a GPU
+#                                          # some modes only (DEVICE sets --device)
 #
 # Measured on an H100 (2026-11-26): `run` ~2.5 min, `modes` ~6.5 min, plus ~1.5 min to start the
 # machine; the labels' answers pay nothing there (none of them clears the cut), which a throughput
