@@ -66,8 +66,13 @@ def main() -> None:
     p.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/long_run"))
     p.add_argument("--run-dir", type=Path, default=Path("runs/long_run"))
+    p.add_argument("--report-only", action="store_true", help="redo the report from OUT/samples.csv")
     p.add_argument("train_args", nargs="*", help="more options for examples/torchrl_nethack.py, after --")
     args = p.parse_args()
+    if args.report_only:
+        with (args.out / "samples.csv").open() as handle:
+            report([{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)], args.frames, args.out)
+        return
     if args.run_dir.exists():
         p.error(f"{args.run_dir} exists: the run would go to a new folder this script does not watch")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -92,10 +97,11 @@ def main() -> None:
     print(f"exit {proc.returncode}; samples, plot and the run's log in {args.out}")
 
 
-def rate(samples: list[dict[str, float]], low: float, high: float) -> float:
-    """Frames/s between the samples where ``low`` and ``high`` frames were first reached."""
+def rate(samples: list[dict[str, float]], low: float, high: float | None = None) -> float:
+    """Frames/s from the first sample at ``low`` frames or more to the first at ``high`` or more
+    (``None``: to the last sample; the run may end between two samples, short of its last frame)."""
     first = next(s for s in samples if s["frames"] >= low)
-    last = next(s for s in samples if s["frames"] >= high)
+    last = samples[-1] if high is None else next(s for s in samples if s["frames"] >= high)
     return (last["frames"] - first["frames"]) / max(1e-9, last["seconds"] - first["seconds"])
 
 
@@ -107,9 +113,10 @@ def report(samples: list[dict[str, float]], frames: int, out: Path) -> None:
 
     from oni_rl.logbook import save_figure
 
-    first, last = rate(samples, 0.0, frames * 0.1), rate(samples, frames * 0.9, frames * 0.999)
+    first, last = rate(samples, 0.0, frames * 0.1), rate(samples, frames * 0.9)
     print(f"frames/s over the first tenth {first:.0f}, over the last tenth {last:.0f}: "
           f"ratio {last / first:.2f} (target >= 0.9)")
+    samples = [s for s in samples if s["rss_main_mb"] > 0]  # a sample taken as the run exited
     early = [s for s in samples if s["frames"] <= frames * 0.1]
     total = [s["rss_main_mb"] + s["rss_children_mb"] for s in samples]
     peak_early = max(s["rss_main_mb"] + s["rss_children_mb"] for s in early) if early else total[0]
