@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def normalize_message(text: str) -> str:
     """Canonical form of a message: surrounding whitespace removed, internal spacing kept.
 

@@ -29,10 +29,9 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
 from functools import cache
 from types import ModuleType
+from typing import Any, Literal
 
 from reward_server.judging.embedded_llm import EMBEDDED_PROVIDER, register_embedded_provider
 from reward_server.judging.prompts import render_plain
