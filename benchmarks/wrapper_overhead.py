@@ -16,6 +16,7 @@ those messages would be: a thread here would take this process's GIL from the en
 
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 5
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 6 --table 1000000
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 10 --no-server   # the wrapper alone
 """
 
 from __future__ import annotations
@@ -74,15 +75,45 @@ def timed_steps(env: gym.Env, actions: np.ndarray, seed: int) -> float:
     return len(actions) / (time.perf_counter() - started)
 
 
+def abba(raw: gym.Env, wrapped: gym.Env, actions: np.ndarray,
+         args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """Steps/s of both arms over ``args.rounds`` rounds in ABBA order: whichever runs first in a
+    pair gets no systematic edge."""
+    raw_rates: list[float] = []
+    wrapped_rates: list[float] = []
+    for round_index in range(args.rounds):
+        first, second = (raw, wrapped) if round_index % 2 == 0 else (wrapped, raw)
+        for env in (first, second):
+            (raw_rates if env is raw else wrapped_rates).append(timed_steps(env, actions, args.seed))
+    return raw_rates, wrapped_rates
+
+
+def report(raw_rates: list[float], wrapped_rates: list[float]) -> None:
+    ratios = [w / r for w, r in zip(wrapped_rates, raw_rates, strict=True)]
+    print(f"raw NetHackScore   steps/s: median {statistics.median(raw_rates):9.0f}  {[round(r) for r in raw_rates]}")
+    print(f"OniRewardWrapper   steps/s: median {statistics.median(wrapped_rates):9.0f}  "
+          f"{[round(r) for r in wrapped_rates]}")
+    print(f"ratio wrapped/raw: median {statistics.median(ratios):.3f}  per round {[round(x, 3) for x in ratios]}  "
+          f"(target >= 0.95)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", type=int, default=0, help="a table of this many rows, and a delta every second")
+    p.add_argument("--no-server", action="store_true",
+                   help="the wrapper with no client and no server: its own step cost alone")
     args = p.parse_args()
 
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
+    if args.no_server:
+        raw = gym.make("NetHackScore-v0")
+        wrapped = OniRewardWrapper(raw, server=None)
+        timed_steps(wrapped, actions, args.seed)
+        report(*abba(raw, wrapped, actions, args))
+        return
     with ExitStack() as stack:
         if args.table:
             store = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "big.sqlite"
@@ -107,28 +138,15 @@ def main() -> None:
         feeder = spawn.Process(target=feed, args=(url, stop, args.table + 10**7)) if args.table else None
         if feeder is not None:
             feeder.start()
-        raw_rates, wrapped_rates = [], []
-        for round_index in range(args.rounds):
-            # ABBA order: whichever runs first in a pair gets no systematic edge.
-            if round_index % 2 == 0:
-                raw_rates.append(timed_steps(raw, actions, args.seed))
-                wrapped_rates.append(timed_steps(wrapped, actions, args.seed))
-            else:
-                wrapped_rates.append(timed_steps(wrapped, actions, args.seed))
-                raw_rates.append(timed_steps(raw, actions, args.seed))
+        raw_rates, wrapped_rates = abba(raw, wrapped, actions, args)
         stop.set()
         if feeder is not None:
             feeder.join()
-        ratios = [w / r for w, r in zip(wrapped_rates, raw_rates, strict=True)]
         print(f"table size {len(wrapped.client.table)}, version {wrapped.client.version} "
               f"(warm-up ended at v{warm_version}), "
               f"client syncs {wrapped.client.stats.syncs}, errors {wrapped.client.stats.errors}")
         wrapped.client.close()
-    print(f"raw NetHackScore   steps/s: median {statistics.median(raw_rates):9.0f}  {[round(r) for r in raw_rates]}")
-    print(f"OniRewardWrapper   steps/s: median {statistics.median(wrapped_rates):9.0f}  "
-          f"{[round(r) for r in wrapped_rates]}")
-    print(f"ratio wrapped/raw: median {statistics.median(ratios):.3f}  per round {[round(x, 3) for x in ratios]}  "
-          f"(target >= 0.95)")
+    report(raw_rates, wrapped_rates)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ class EpisodeStats(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         extrinsic = float(info["oni"]["extrinsic"])
         self._extrinsic += extrinsic
-        step_intrinsic = float(reward) - self._oni.extrinsic_coef * extrinsic
+        step_intrinsic = float(info["oni"]["intrinsic_paid"])
         self._intrinsic += step_intrinsic
         success = float(info.get("end_status") == TASK_SUCCESSFUL)
         return obs, reward, terminated, truncated, self._fill(info, obs, success, step_intrinsic)

@@ -64,27 +64,28 @@ class Logbook:
         kept = [e for e in self.episodes if e.frames <= frames]
         dropped = len(self.episodes) - len(kept)
         if dropped:
-            with self.csv_path.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Episode)])
-                writer.writeheader()
-                writer.writerows(asdict(e) for e in kept)
+            self._write_csv(kept, mode="w")
             self.episodes = kept
         return dropped
 
     def add_episodes(self, episodes: list[Episode]) -> None:
         if not episodes:
             return
-        new_file = not self.csv_path.exists()
-        with self.csv_path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Episode)])
-            if new_file:
-                writer.writeheader()
-            writer.writerows(asdict(e) for e in episodes)
+        self._write_csv(episodes, mode="a")
         self.episodes.extend(episodes)
         frames = episodes[-1].frames
         for name in ("extrinsic_return", "intrinsic_return", "training_return", "score", "success", "length"):
             values = [getattr(e, name) for e in episodes]
             self._writer.add_scalar(f"episode/{name}", float(np.mean(values)), frames)
+
+    def _write_csv(self, episodes: list[Episode], mode: str) -> None:
+        """Write (``"w"``) or append (``"a"``) episodes; a new file starts with its header."""
+        header = mode == "w" or not self.csv_path.exists()
+        with self.csv_path.open(mode, newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Episode)])
+            if header:
+                writer.writeheader()
+            writer.writerows(asdict(e) for e in episodes)
 
     def add_scalars(self, scalars: dict[str, float], frames: int) -> None:
         for name, value in scalars.items():

@@ -300,7 +300,7 @@ def train(config: TrainConfig) -> TrainResult:
                 collect_seconds += time.perf_counter() - tick
                 frames += data.numel()
                 episodes = finished_episodes(data, frames)
-                intrinsic_steps += int((data["next", "step_intrinsic"].abs() > 1e-12).sum())
+                intrinsic_steps += int((data["next", "step_intrinsic"] != 0).sum())
                 add_advantages(data, model, config.ppo)
                 report = ppo_update(data, model, loss_module, optimizer, config.ppo)
                 updates += 1

@@ -36,7 +36,9 @@ class OniRewardWrapper(gym.Wrapper):
         token: bearer token of a server started with ``--token`` (default: ``$ONI_TOKEN``).
 
     ``info["oni"]`` holds, every step, the message, the extrinsic and (unscaled) intrinsic
-    rewards, the episodic count of the message, the reward-table version used and ``stale``:
+    rewards, ``intrinsic_paid`` (the intrinsic term this step's reward holds: coefficient and
+    count scaling applied, 0.0 when none), the episodic count of the message, the reward-table
+    version used and ``stale``:
     True when the table has not been synced with the server for a while (the server is down
     or unreachable; the env is paid from the last table it got).
     """
@@ -102,13 +104,15 @@ class OniRewardWrapper(gym.Wrapper):
                     client.observe(message)
                 else:
                     intrinsic = looked_up
-        reward = self.extrinsic_coef * float(extrinsic)
-        if intrinsic:  # most steps pay no intrinsic reward: no call at all on them
-            reward += self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
+        paid = 0.0  # most steps pay no intrinsic reward: no call at all on them
+        if intrinsic:
+            paid = self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
+        reward = self.extrinsic_coef * float(extrinsic) + paid
         info["oni"] = {
             "message": message,
             "extrinsic": extrinsic,
             "intrinsic": intrinsic,
+            "intrinsic_paid": paid,
             "episode_count": count,
             "table_version": client.version if client is not None else 0,
             "stale": client.stale if client is not None else False,

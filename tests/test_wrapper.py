@@ -65,6 +65,8 @@ def test_rewards_mix_labels_with_episode_counts(fake_server):
             paid += 1
             expected += 0.4 * oni["intrinsic"] / oni["episode_count"] ** 3
         assert reward == pytest.approx(expected)
+        assert oni["intrinsic_paid"] == pytest.approx(reward - 0.1 * oni["extrinsic"])
+        assert (oni["intrinsic_paid"] != 0) == bool(oni["intrinsic"])
         # the table the step was paid from: it only moves forward (the client syncs while we play)
         assert version <= oni["table_version"] <= scout.client.version
         version = oni["table_version"]
