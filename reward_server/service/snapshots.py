@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from reward_server.serial import SerialThread
+from reward_server.storage.store import TableReader
 
 ROWS_PER_CHUNK = 20_000
 
@@ -44,7 +44,7 @@ class TableSnapshots:
         self.built = 0  # snapshots built so far
         self.latest: Snapshot | None = None
         self._thread = SerialThread("oni-snapshot")
-        self._db: sqlite3.Connection | None = None
+        self._reader: TableReader | None = None
         self._building: asyncio.Task[Snapshot] | None = None
 
     async def get(self, current_version: int) -> Snapshot:
@@ -64,33 +64,25 @@ class TableSnapshots:
         self._thread.shutdown()
 
     def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def _build(self) -> Snapshot:
         """(Snapshot thread) read version and rows in one transaction, encode and compress in chunks."""
         started = time.monotonic()
-        if self._db is None:
-            self._db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, isolation_level=None,
-                                       check_same_thread=False)
-        db = self._db
+        if self._reader is None:
+            self._reader = TableReader(self.store_path)
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
         out: list[bytes] = []
         rows = 0
-        db.execute("BEGIN")
-        try:
-            row = db.execute("SELECT value FROM meta WHERE key = 'table_version'").fetchone()
-            version = int(row[0]) if row else 0
+        with self._reader.table(ROWS_PER_CHUNK) as (version, chunks):
             head = json.dumps({"table_id": self.table_id, "version": version, "full": True})[:-1]
             out.append(compressor.compress((head + ', "rewards": {').encode()))
-            cursor = db.execute("SELECT text, reward FROM rewards")
-            while chunk := cursor.fetchmany(ROWS_PER_CHUNK):
+            for chunk in chunks:
                 body = json.dumps(dict(chunk), ensure_ascii=False)[1:-1]
                 out.append(compressor.compress(((", " if rows else "") + body).encode()))
                 rows += len(chunk)
-        finally:
-            db.execute("COMMIT")
         out.append(compressor.compress(b"}}"))
         out.append(compressor.flush())
         self.built += 1

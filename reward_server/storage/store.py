@@ -15,6 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -302,8 +303,7 @@ class Store:
 
     # ------------------------------------------------------------------- reward table
     def table_version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'table_version'").fetchone()
-        return int(row[0]) if row else 0
+        return _table_version(self._db)
 
     def publish(self, rows: Mapping[str, float]) -> int:
         """Write changed rows under a new table version; returns that version."""
@@ -341,3 +341,30 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _table_version(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = 'table_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+class TableReader:
+    """A read-only connection of its own to a store's reward table, for whole-table reads off the
+    server's store thread (SQLite WAL lets it read while the store writes)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+
+    @contextmanager
+    def table(self, rows_per_chunk: int) -> Iterator[tuple[int, Iterator[list[tuple[str, float]]]]]:
+        """The table's version and its (text, reward) rows in chunks, read in one transaction."""
+        self._db.execute("BEGIN")
+        try:
+            cursor = self._db.execute("SELECT text, reward FROM rewards")
+            yield _table_version(self._db), iter(lambda: cursor.fetchmany(rows_per_chunk), [])
+        finally:
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
