@@ -17,6 +17,9 @@ from oni_rl.policy import PolicyConfig, build_actor_critic
 from oni_rl.ppo import PPOConfig, add_advantages
 from oni_rl.tasks import EXTENDED_ACTIONS
 from oni_rl.train import TrainConfig, acting_policy, load_checkpoint, sync_acting_policy, train
+from reward_server.config import ServerConfig
+from reward_server.service.reward_service import annotation_key
+from reward_server.storage.store import Annotation, Store
 
 
 def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
@@ -28,9 +31,21 @@ def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
     return TrainConfig(**settings)  # type: ignore[arg-type]
 
 
+def seed_helpful_walls(store_path: Path) -> None:
+    """Store the default judge's answer "helpful" for two messages random play meets every few
+    steps, so the run is paid for sure: the default judge pays few messages, and in 1,536 random
+    frames none of them may come up (it happened). Everything else is labelled by the real LLM."""
+    key = annotation_key(ServerConfig(port=0, reward_model="retrieval", store=store_path))
+    walls = ["It's a wall.", "It's solid stone."]
+    with Store(store_path) as store:
+        store.add_messages(dict.fromkeys(walls, 1))
+        store.add_annotations(key, [Annotation(text, None, 8.0, "seeded by the test") for text in walls])
+
+
 @pytest.mark.llm
 def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
+    seed_helpful_walls(run_dir / "oni.sqlite")
     first = train(small_run(run_dir, frames=1536))
     assert first.frames == 1536 and first.updates == 12
     assert first.last_report is not None and first.last_report.finite()
@@ -46,9 +61,7 @@ def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> 
     assert 0 < second.intrinsic_steps < second.frames // 2  # steps whose reward had an ONI part: a few
     episodes = read_episodes(run_dir / "episodes.csv")
     assert len(episodes) >= 8  # 150-step episodes, 4 envs, 3072 frames
-    # retrieval pays 0 or more; which episodes hold the few paid steps (the default judge pays few)
-    # is luck: a paid step in an episode still running at the end is in no finished episode
-    assert all(e.intrinsic_return >= 0 for e in episodes)
+    assert any(e.intrinsic_return > 0 for e in episodes)
     assert all(math.isfinite(e.training_return) for e in episodes)
     assert (run_dir / "learning_curves.png").stat().st_size > 10_000
     assert any((run_dir / "tensorboard").iterdir())
