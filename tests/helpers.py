@@ -10,6 +10,10 @@ from pathlib import Path
 
 import httpx
 
+from reward_server.config import ServerConfig
+from reward_server.service.reward_service import annotation_key
+from reward_server.storage.store import Annotation, Store
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     """Poll ``predicate`` until it holds; False if it never did within ``timeout`` seconds."""
@@ -46,3 +50,14 @@ def start_server(fake_llm, store: Path, port: int, *extra: str) -> subprocess.Po
             raise AssertionError(f"server exited {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.2)
+
+
+def seed_helpful_walls(config: ServerConfig) -> None:
+    """Store the judge's answer "helpful" for two messages random play meets every few
+    steps, so the run is paid for sure: the default judge pays few messages, and in 1,536 random
+    frames none of them may come up (it happened). Everything else is labelled by the real LLM."""
+    key = annotation_key(config)  # the question the server with ``config`` asks
+    walls = ["It's a wall.", "It's solid stone."]
+    with Store(config.store) as store:
+        store.add_messages(dict.fromkeys(walls, 1))
+        store.add_annotations(key, [Annotation(text, None, 8.0, "seeded by the test") for text in walls])

@@ -10,7 +10,7 @@ import pytest
 from oni_wrappers import OniRewardWrapper
 from reward_server import ServerConfig
 from reward_server.runner import BackgroundServer
-from tests.helpers import stats, wait_for
+from tests.helpers import seed_helpful_walls, stats, wait_for
 
 pytestmark = pytest.mark.llm
 
@@ -38,6 +38,7 @@ def _play(env: OniRewardWrapper, steps: int) -> int:
 def test_learned_model_end_to_end(tmp_path, reward_model, steps, options):
     config = ServerConfig(store=tmp_path / "oni.sqlite", port=0, reward_model=reward_model,
                           train_every=32, train_interval=1.0, **options)
+    seed_helpful_walls(config)  # the learned model then pays messages met every few steps
     with BackgroundServer(config) as server:
         env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=server.url, sync_interval=0.2,
                                intrinsic_coef=1.0, extrinsic_coef=0.1)

@@ -18,8 +18,7 @@ from oni_rl.ppo import PPOConfig, add_advantages
 from oni_rl.tasks import EXTENDED_ACTIONS
 from oni_rl.train import TrainConfig, acting_policy, load_checkpoint, sync_acting_policy, train
 from reward_server.config import ServerConfig
-from reward_server.service.reward_service import annotation_key
-from reward_server.storage.store import Annotation, Store
+from tests.helpers import seed_helpful_walls
 
 
 def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
@@ -31,21 +30,10 @@ def small_run(run_dir: Path, frames: int, **overrides: object) -> TrainConfig:
     return TrainConfig(**settings)  # type: ignore[arg-type]
 
 
-def seed_helpful_walls(store_path: Path) -> None:
-    """Store the default judge's answer "helpful" for two messages random play meets every few
-    steps, so the run is paid for sure: the default judge pays few messages, and in 1,536 random
-    frames none of them may come up (it happened). Everything else is labelled by the real LLM."""
-    key = annotation_key(ServerConfig(port=0, reward_model="retrieval", store=store_path))
-    walls = ["It's a wall.", "It's solid stone."]
-    with Store(store_path) as store:
-        store.add_messages(dict.fromkeys(walls, 1))
-        store.add_annotations(key, [Annotation(text, None, 8.0, "seeded by the test") for text in walls])
-
-
 @pytest.mark.llm
 def test_ppo_with_oni_rewards_trains_checkpoints_and_resumes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    seed_helpful_walls(run_dir / "oni.sqlite")
+    seed_helpful_walls(ServerConfig(port=0, reward_model="retrieval", store=run_dir / "oni.sqlite"))
     first = train(small_run(run_dir, frames=1536))
     assert first.frames == 1536 and first.updates == 12
     assert first.last_report is not None and first.last_report.finite()
