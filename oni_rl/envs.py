@@ -17,6 +17,7 @@ from nle import nethack
 from torchrl.data import Unbounded
 from torchrl.envs import (
     Compose,
+    EnvBase,
     GymWrapper,
     InitTracker,
     RewardSum,
@@ -26,7 +27,8 @@ from torchrl.envs import (
 )
 from torchrl.envs.gym_like import default_info_dict_reader
 
-from oni_rl.tasks import make_task
+from oni_rl.batched_env import NetHackBatch
+from oni_rl.tasks import OBSERVATION_KEYS, make_task
 from oni_wrappers import OniRewardWrapper
 
 TASK_SUCCESSFUL = 2  # NLE's StepStatus for a won task (Staircase*, Oracle)
@@ -93,19 +95,33 @@ class EnvFactory:
     max_episode_steps: int = 5000
     token: str | None = None  # the reward server's bearer token (None: $ONI_TOKEN)
 
-    def __call__(self) -> TransformedEnv:
+    def gym_env(self) -> EpisodeStats:
+        """One Gymnasium env: the task, the ONI reward wrapper, the episode statistics."""
         task_env = make_task(self.task, max_episode_steps=self.max_episode_steps)
         oni = OniRewardWrapper(
             task_env, server=self.server, intrinsic_coef=self.intrinsic_coef,
             extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent, token=self.token,
         )
-        base = GymWrapper(EpisodeStats(oni), categorical_action_encoding=True)
+        return EpisodeStats(oni)
+
+    def __call__(self) -> TransformedEnv:
+        """One env through TorchRL's ``GymWrapper`` (batch size ``[]``)."""
+        base = GymWrapper(self.gym_env(), categorical_action_encoding=True)
         base.set_info_dict_reader(
             default_info_dict_reader(
                 list(STAT_KEYS),
                 spec={key: Unbounded(shape=(), dtype=torch.float32) for key in STAT_KEYS},
             )
         )
+        return self.transformed(base)
+
+    def batched(self, num_envs: int) -> TransformedEnv:
+        """``num_envs`` envs as one TorchRL env of batch size ``[num_envs]`` (what a worker steps):
+        the same data as a ``SerialEnv`` of ``__call__`` envs, at a fraction of its cost per step."""
+        return self.transformed(NetHackBatch(self.gym_env, num_envs, OBSERVATION_KEYS, STAT_KEYS))
+
+    def transformed(self, base: EnvBase) -> TransformedEnv:
+        """What the trainer reads besides observations: episode starts, lengths, returns, LSTM state."""
         return TransformedEnv(base, Compose(
             InitTracker(), StepCounter(), RewardSum(), self.recurrent_state_primer()
         ))

@@ -3,7 +3,7 @@
 ``train(TrainConfig(...))`` is what ``examples/torchrl_nethack.py`` runs; tests and benchmarks
 call it directly. Collection goes through TorchRL's ``Collector``: worker processes on this
 machine (``backend="process"``), or Ray actors anywhere on a cluster (``backend="ray"``); each
-worker steps ``envs_per_worker`` envs in a ``SerialEnv`` so the policy acts on a batch.
+worker steps ``envs_per_worker`` envs as one batched env (``oni_rl.batched_env``) so the policy acts on a batch.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torchrl.collectors import Collector
-from torchrl.envs import ParallelEnv, SerialEnv
+from torchrl.envs import ParallelEnv, TransformedEnv
 from tqdm import tqdm
 
 from oni_rl.envs import EnvFactory
@@ -101,8 +101,8 @@ class TrainResult:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def make_worker_env(factory: EnvFactory, envs: int) -> SerialEnv:
-    return SerialEnv(envs, factory)
+def make_worker_env(factory: EnvFactory, envs: int) -> TransformedEnv:
+    return factory.batched(envs)
 
 
 def make_machine_envs(factory: EnvFactory, workers: int, envs: int) -> ParallelEnv:
