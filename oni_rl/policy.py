@@ -21,12 +21,15 @@ from oni_rl.encoder import NetHackEncoder, PolicyConfig
 class ActorCritic:
     """The modules PPO needs, sharing one encoder and one LSTM.
 
-    ``policy`` (collector): observations → action, its log-prob, the value and the next LSTM
-    state. ``actor``: trunk + action distribution; ``critic``: trunk + value (advantages);
-    ``value_head``: the value from the ``core`` the actor just wrote (the loss: one trunk pass).
+    ``policy``: observations → action, its log-prob, the value and the next LSTM state, built
+    from TorchRL's modules. ``acting``: the same computation on the same weights as one module
+    (:class:`ActingStep`), which the collectors run. ``actor``: trunk + action distribution;
+    ``critic``: trunk + value (advantages); ``value_head``: the value from the ``core`` the actor
+    just wrote (the loss: one trunk pass).
     """
 
     policy: TensorDictSequential
+    acting: TensorDictModule
     actor: ProbabilisticActor
     critic: TensorDictSequential
     value_head: ValueOperator
@@ -41,6 +44,51 @@ class ActorCritic:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.modules.load_state_dict(state)
+
+
+ACTING_IN_KEYS = ["glyphs", "blstats", "message", "is_init", "recurrent_state_h", "recurrent_state_c"]
+ACTING_OUT_KEYS = ["action", "action_log_prob", "state_value",
+                   ("next", "recurrent_state_h"), ("next", "recurrent_state_c")]
+
+
+class ActingStep(nn.Module):
+    """One acting step for a batch of envs: what ``ActorCritic.policy`` computes, with its weights.
+
+    Why a second path: at acting batch sizes (a worker's 4–16 envs) TorchRL's per-module
+    TensorDict layers (``TensorDictSequential``, ``LSTMModule``'s reshaping, the probabilistic
+    actor) cost more than the network: 3.5 ms a step for 4 envs against 1.8 ms for the encoder
+    (``benchmarks/RESULTS.md``, "Training throughput"). The learner keeps TorchRL's modules
+    (``ClipPPOLoss`` replays sequences through them); ``tests/test_torchrl_training.py`` checks
+    that both paths give the same log-probs, values and LSTM states.
+    """
+
+    def __init__(self, encoder: NetHackEncoder, lstm: nn.LSTM, logits_head: nn.Linear,
+                 value_head: nn.Linear) -> None:
+        super().__init__()
+        if lstm.num_layers != 1 or not lstm.batch_first:
+            raise ValueError("ActingStep steps a one-layer, batch-first LSTM")
+        self.encoder = encoder
+        self.lstm = lstm
+        self.logits_head = logits_head
+        self.value_head = value_head
+
+    def forward(self, glyphs: torch.Tensor, blstats: torch.Tensor, message: torch.Tensor,
+                is_init: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        lead = is_init.shape[:-1]  # the envs' batch shape; the LSTM state is [*lead, layers, hidden]
+        features = self.encoder(glyphs, blstats, message).reshape(-1, self.encoder.output_size)
+        fresh = is_init.reshape(-1, 1)  # a new episode starts from a zero state
+        h0 = torch.where(fresh, 0.0, hidden.reshape(fresh.shape[0], -1))
+        c0 = torch.where(fresh, 0.0, cell.reshape(fresh.shape[0], -1))
+        # one step of the LSTM's own cell (its weights, its equations): nn.LSTM on a sequence of
+        # length 1 costs 0.78 ms for 4 envs, the cell 0.21 ms
+        lstm = self.lstm
+        core, c1 = torch.lstm_cell(features, (h0, c0), lstm.weight_ih_l0, lstm.weight_hh_l0,
+                                   lstm.bias_ih_l0, lstm.bias_hh_l0)
+        distribution = torch.distributions.Categorical(logits=self.logits_head(core), validate_args=False)
+        action = distribution.sample()
+        return (action.reshape(lead), distribution.log_prob(action).reshape(lead),
+                self.value_head(core).reshape(*lead, 1), core.reshape(hidden.shape), c1.reshape(cell.shape))
 
 
 def build_actor_critic(n_actions: int, config: PolicyConfig | None = None) -> ActorCritic:
@@ -68,5 +116,7 @@ def build_actor_critic(n_actions: int, config: PolicyConfig | None = None) -> Ac
     critic = TensorDictSequential(trunk, critic_head)
     policy = TensorDictSequential(actor, critic_head)  # acting also records V(s): one trunk pass
     modules = nn.ModuleDict({"encoder": encoder, "lstm": lstm, "logits": logits_head, "value": value_head})
-    return ActorCritic(policy=policy, actor=actor, critic=critic, value_head=critic_head, lstm=lstm,
+    acting = TensorDictModule(ActingStep(encoder, lstm.lstm, logits_head, value_head),
+                              in_keys=ACTING_IN_KEYS, out_keys=ACTING_OUT_KEYS)
+    return ActorCritic(policy=policy, acting=acting, actor=actor, critic=critic, value_head=critic_head, lstm=lstm,
                        modules=modules)

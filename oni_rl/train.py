@@ -147,24 +147,25 @@ def server_scalars(url: str | None, token: str | None = None) -> dict[str, float
 def acting_policy(config: TrainConfig, model: ActorCritic) -> TensorDictModuleBase:
     """The policy the collector acts with.
 
-    Batched collection acts with the learner's own policy, on the learner's device. Per-worker and
+    It is ``model.acting`` (the policy's computation in one module, see ``oni_rl.policy.ActingStep``).
+    Batched collection acts with the learner's own weights, on the learner's device. Per-worker and
     Ray collection give every worker process its own copy; those copies act on the CPU even when the
     learner is on a GPU: a CUDA policy would make each worker open a CUDA context and take its
     weights over CUDA IPC (on an H100 at 14 workers TorchRL's weight handshake timed out). The
     learner's weights reach the CPU copy through :func:`sync_acting_policy` after each update.
     """
     if config.collection == "batched" and config.ray_address is None:
-        return model.policy
+        return model.acting
     if torch.device(config.device).type == "cpu":
-        return model.policy
-    return copy.deepcopy(model.policy).to("cpu")
+        return model.acting
+    return copy.deepcopy(model.acting).to("cpu")
 
 
 def sync_acting_policy(acting: TensorDictModuleBase, model: ActorCritic) -> None:
     """Copy the learner's weights into the acting policy, in place (the collector shares its tensors)."""
-    if acting is not model.policy:
+    if acting is not model.acting:
         with torch.no_grad():
-            TensorDict.from_module(acting).update_(TensorDict.from_module(model.policy))
+            TensorDict.from_module(acting).update_(TensorDict.from_module(model.acting))
 
 
 def build_collector(config: TrainConfig, model: ActorCritic, server: str | None,
@@ -179,7 +180,7 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None,
     common = {
         "policy": acting, "frames_per_batch": config.frames_per_batch, "total_frames": -1,
         "num_collectors": config.workers, "sync": not config.async_collection,
-        "policy_device": "cpu" if acting is not model.policy else config.device,
+        "policy_device": "cpu" if acting is not model.acting else config.device,
         "env_device": "cpu", "storing_device": "cpu",
     }
     if config.ray_address is not None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from oni_rl.encoder import egocentric_crop
+from oni_rl.encoder import egocentric_crop, lookup
 from oni_rl.logbook import finished_episodes, read_episodes
 from oni_rl.policy import PolicyConfig, build_actor_critic
 from oni_rl.ppo import PPOConfig, add_advantages
@@ -101,6 +101,19 @@ def test_egocentric_crop_centres_the_hero_and_pads_off_map() -> None:
     assert (crop[0, :, 0] == crop.new_tensor(5976)).all()  # left of column 0: padding (MAX_GLYPH)
 
 
+def test_lookup_equals_the_embedding_in_values_and_gradients() -> None:
+    table = torch.nn.Embedding(50, 4)
+    indices = torch.randint(0, 50, (3, 5, 7))  # repeats: the gradient rows must accumulate
+    upstream = torch.randn(3, 5, 7, 4)
+    (table(indices) * upstream).sum().backward()
+    expected = table.weight.grad.clone()
+    table.weight.grad = None
+    values = lookup(table, indices)
+    (values * upstream).sum().backward()
+    assert torch.equal(values, table(indices))
+    assert torch.allclose(table.weight.grad, expected, atol=1e-6)
+
+
 def test_advantages_bootstrap_truncation_but_not_termination() -> None:
     """GAE with lambda = 1, gamma = 1 and a constant critic: V(next) counts only when not terminated."""
     model = build_actor_critic(len(EXTENDED_ACTIONS))
@@ -167,16 +180,39 @@ def test_per_worker_collection_on_a_gpu_learner_acts_with_a_cpu_copy_kept_in_ste
     """Per-worker workers must not act on the learner's CUDA policy (each would open a CUDA context);
     they get a CPU copy, and every update's weights reach it in place."""
     model = build_actor_critic(len(EXTENDED_ACTIONS), PolicyConfig(hidden_size=32))
-    assert acting_policy(TrainConfig(collection="batched", device="cuda"), model) is model.policy
-    assert acting_policy(TrainConfig(collection="per-worker", device="cpu"), model) is model.policy
+    assert acting_policy(TrainConfig(collection="batched", device="cuda"), model) is model.acting
+    assert acting_policy(TrainConfig(collection="per-worker", device="cpu"), model) is model.acting
     acting = acting_policy(TrainConfig(collection="per-worker", device="cuda"), model)
-    assert acting is not model.policy
+    assert acting is not model.acting
     assert all(p.device.type == "cpu" for p in acting.parameters())
     shared = TensorDict.from_module(acting)  # what a collector holds on to
     with torch.no_grad():
-        for p in model.policy.parameters():
+        for p in model.parameters():
             p.add_(1.0)
     sync_acting_policy(acting, model)
-    assert (TensorDict.from_module(model.policy) == shared).all()
+    assert (TensorDict.from_module(model.acting) == shared).all()
     assert all(a is b for a, b in zip(shared.values(True, True), TensorDict.from_module(acting).values(True, True),
                                        strict=True))
+
+
+def test_acting_step_computes_what_the_torchrl_policy_computes() -> None:
+    """The collectors act with ``model.acting``; the loss replays ``model.policy``'s modules. Same
+    weights, so the same values, next LSTM states and log-probs, episode starts included."""
+    torch.manual_seed(0)
+    model = build_actor_critic(len(EXTENDED_ACTIONS), PolicyConfig(hidden_size=32))
+    glyphs = torch.randint(0, 5976, (2, 3, 21, 79), dtype=torch.int16)
+    blstats = torch.randint(0, 20, (2, 3, 27))
+    message = torch.randint(0, 128, (2, 3, 256), dtype=torch.uint8)
+    is_init = torch.tensor([[True, False, False], [False, True, False]]).unsqueeze(-1)
+    td = TensorDict({"glyphs": glyphs, "blstats": blstats, "message": message, "is_init": is_init,
+                     "recurrent_state_h": torch.randn(2, 3, 1, 32), "recurrent_state_c": torch.randn(2, 3, 1, 32)},
+                    batch_size=[2, 3])  # [workers, envs], as batched collection acts
+    with torch.no_grad():
+        theirs = model.policy(td.clone())
+        ours = model.acting(td.clone())
+    for key in ("state_value", ("next", "recurrent_state_h"), ("next", "recurrent_state_c")):
+        assert ours[key].shape == theirs[key].shape
+        assert torch.allclose(ours[key], theirs[key], atol=1e-5), key
+    log_probs = theirs["logits"].log_softmax(-1).gather(-1, ours["action"].unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(ours["action_log_prob"], log_probs, atol=1e-5)
+    assert ours["action"].shape == theirs["action"].shape == (2, 3)
