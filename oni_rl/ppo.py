@@ -25,7 +25,10 @@ from torchrl.objectives.value.functional import generalized_advantage_estimate
 
 from oni_rl.policy import ActorCritic
 
-COLLECTED_ACTIVATIONS = ("core", "embedding", "logits")  # acting-time outputs, recomputed by the loss
+#: what the loss reads, given advantages: the minibatches copy only these (not the next observations,
+#: nor acting-time activations such as ``core``, which the loss recomputes with gradients)
+LOSS_INPUTS = ("glyphs", "blstats", "message", "is_init", "recurrent_state_h", "recurrent_state_c",
+               "action", "action_log_prob", "advantage", "value_target", "state_value")
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ def make_loss(model: ActorCritic, config: PPOConfig) -> ClipPPOLoss:
     """PPO loss whose critic is the value head alone, reading the ``core`` the actor computes.
 
     The trunk (encoder + LSTM over whole sequences) is the expensive part; running it once for
-    both heads halves the update cost. :func:`ppo_update` drops the collected ``core`` first, so
-    if the actor ever stopped writing ``core`` the critic would fail loudly, never read stale data.
+    both heads halves the update cost. :func:`ppo_update` passes no collected ``core``, so if the
+    actor ever stopped writing ``core`` the critic would fail loudly, never read stale data.
     """
     return ClipPPOLoss(
         actor_network=model.actor, critic_network=model.value_head, clip_epsilon=config.clip_epsilon,
@@ -108,12 +111,13 @@ def ppo_update(
     """``config.epochs`` passes over ``data`` in ``config.minibatches`` sets of whole rows."""
     rows = data.shape[0]
     per_minibatch = max(1, rows // config.minibatches)
+    inputs = data.select(*LOSS_INPUTS)
     totals: dict[str, float] = {}
     count = 0
     for _ in range(config.epochs):
         order = torch.randperm(rows)
         for start in range(0, rows, per_minibatch):
-            minibatch = data[order[start:start + per_minibatch]].exclude(*COLLECTED_ACTIVATIONS)
+            minibatch = inputs[order[start:start + per_minibatch]]
             with set_recurrent_mode(True):
                 losses = loss_module(minibatch)
             total = losses["loss_objective"] + losses["loss_critic"] + losses["loss_entropy"]
