@@ -15,9 +15,11 @@ after another, never at the same time, in ABBA order over the arms. Every mode o
 
 Sample Factory runs in its own virtual environment (see ``benchmarks/sample_factory_nethack.py``).
 Its rate is read from its own log: frames between its first report with frames and its last,
-over the time between them. Ours is ``TrainResult.frames_per_second``, which starts its clock
-before the first batch is collected (it includes the first batch's env resets: a small bias
-against ours). ``--sweep`` runs every arm once at 4, 8, 16 and 32 envs (2 workers) instead.
+over the time between them (start-up, the first rollouts and shutdown left out). Ours is measured
+the same way, ``TrainResult.steady_frames_per_second``: frames after the first batch over the
+time from its arrival to the end of the last update; the ratios use it. The whole-run rate
+(``frames_per_second``: from the first collection on, first batch included) is printed beside
+it. ``--sweep`` runs every arm once at 4, 8, 16 and 32 envs (2 workers) instead.
 
     python -m benchmarks.throughput_vs_sample_factory --sf-python /tmp/sfvenv/bin/python --frames 16384 --rounds 1
     python -m benchmarks.throughput_vs_sample_factory --sf-python /tmp/sfvenv/bin/python --frames 16384 --sweep
@@ -72,9 +74,10 @@ def run_ours(args: argparse.Namespace, tmp: Path, tag: str, mode: str) -> float:
         envs_per_worker=args.envs_per_worker, rollout=64, run_dir=tmp / tag, checkpoint_every=10**9,
         max_episode_steps=args.max_episode_steps, progress=False,
     ))
-    print(f"  {tag:<10} oni_rl {mode:<17} {result.frames_per_second:7.1f} frames/s "
-          f"({result.collect_seconds / result.seconds:.0%} waiting for batches)", flush=True)
-    return result.frames_per_second
+    print(f"  {tag:<10} oni_rl {mode:<17} {result.steady_frames_per_second:7.1f} frames/s "
+          f"(whole run {result.frames_per_second:.1f}; {result.collect_seconds / result.seconds:.0%} "
+          "waiting for batches)", flush=True)
+    return result.steady_frames_per_second
 
 
 def run_arm(args: argparse.Namespace, tmp: Path, tag: str, arm: str) -> float:

@@ -88,17 +88,26 @@ class TrainConfig:
 class TrainResult:
     frames: int  # trained in this call (a resumed run counts from where it resumed)
     updates: int  # in all, the checkpoint's included
-    seconds: float
+    seconds: float  # from the first collection to the end of the last update
     collect_seconds: float  # waiting for the collectors' batches (the rest: learning, logging)
     episodes: int
     last_report: UpdateReport | None
     run_dir: Path
     plot: Path | None
     intrinsic_steps: int  # collected steps whose training reward had an intrinsic part
+    first_batch_seconds: float = 0.0  # until the first batch arrived (the workers' first resets and rollouts)
+    first_batch_frames: int = 0
 
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_frames_per_second(self) -> float:
+        """Frames/s after the first batch arrived: the rate once collection and learning overlap,
+        measured as Sample Factory measures its own (from its first report with frames)."""
+        seconds = self.seconds - self.first_batch_seconds
+        return (self.frames - self.first_batch_frames) / seconds if seconds > 0 else 0.0
 
 
 def make_worker_env(factory: EnvFactory, envs: int) -> TransformedEnv:
@@ -282,7 +291,8 @@ def train(config: TrainConfig) -> TrainResult:
     logbook = Logbook(config.run_dir)
     if dropped := logbook.truncate(frames):  # frames after the checkpoint are collected again
         log.info("dropped %d logged episodes past the checkpoint's %d frames", dropped, frames)
-    collect_seconds = 0.0
+    collect_seconds = first_batch_seconds = seconds = 0.0
+    first_batch_frames = 0
     start_frames = frames
     report: UpdateReport | None = None
     intrinsic_steps = 0
@@ -300,6 +310,8 @@ def train(config: TrainConfig) -> TrainResult:
                 data = as_sequences(next(batches)).to(config.device)
                 collect_seconds += time.perf_counter() - tick
                 frames += data.numel()
+                if not first_batch_frames:
+                    first_batch_frames, first_batch_seconds = data.numel(), time.perf_counter() - start
                 episodes = finished_episodes(data, frames)
                 intrinsic_steps += int((data["next", "step_intrinsic"] != 0).sum())
                 add_advantages(data, model, config.ppo)
@@ -318,10 +330,10 @@ def train(config: TrainConfig) -> TrainResult:
                                 intr=_fmt(logbook.recent("intrinsic_return")), refresh=False)
                 if updates % config.checkpoint_every == 0:
                     save_checkpoint(checkpoint, model, optimizer, frames, updates, config)
+                seconds = time.perf_counter() - start
         finally:
             bar.close()
-            collector.shutdown()
-        seconds = time.perf_counter() - start
+            collector.shutdown()  # not timed: start-up and shutdown are outside `seconds`
     save_checkpoint(checkpoint, model, optimizer, frames, updates, config)
     logbook.close()
     plot = None
@@ -330,6 +342,7 @@ def train(config: TrainConfig) -> TrainResult:
                          f"{config.task}, reward {config.reward}")
     return TrainResult(
         frames=frames - start_frames, updates=updates, seconds=seconds, collect_seconds=collect_seconds,
+        first_batch_seconds=first_batch_seconds, first_batch_frames=first_batch_frames,
         episodes=len(logbook.episodes), last_report=report, run_dir=config.run_dir, plot=plot,
         intrinsic_steps=intrinsic_steps,
     )
