@@ -118,7 +118,8 @@ class EnvFactory:
     def batched(self, num_envs: int) -> TransformedEnv:
         """``num_envs`` envs as one TorchRL env of batch size ``[num_envs]`` (what a worker steps):
         the same data as a ``SerialEnv`` of ``__call__`` envs, at a fraction of its cost per step."""
-        return self.transformed(NetHackBatch(self.gym_env, num_envs, OBSERVATION_KEYS, STAT_KEYS))
+        batch = NetHackBatch(self.gym_env, num_envs, OBSERVATION_KEYS, STAT_KEYS)  # tracks the episodes itself
+        return TransformedEnv(batch, self.recurrent_state_primer())
 
     def transformed(self, base: EnvBase) -> TransformedEnv:
         """What the trainer reads besides observations: episode starts, lengths, returns, LSTM state."""

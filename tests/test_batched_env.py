@@ -17,6 +17,8 @@ FACTORY = EnvFactory(task="NetHackScore-v0", server=None, max_episode_steps=200)
 
 
 def test_batched_env_has_the_specs_and_keys_of_a_serial_env_of_single_envs() -> None:
+    """Its own episode entries (is_init, step_count, episode_reward) stand in for TorchRL's
+    InitTracker, StepCounter and RewardSum on the single envs: same keys, shapes and dtypes."""
     batched = FACTORY.batched(3)
     serial = SerialEnv(3, FACTORY)
     try:
@@ -45,20 +47,25 @@ def test_each_env_steps_the_game_a_single_env_would() -> None:
     cores = iter([11, 12])
     batch = NetHackBatch(lambda: seeded(next(cores)), 2, OBSERVATION_KEYS)
     lone = [seeded(11), seeded(12)]
+    returns = [0.0, 0.0]
     try:
         td = batch.reset()
         first = [env.reset()[0] for env in lone]
         for i in range(2):
             assert torch.equal(td["glyphs"][i], torch.from_numpy(first[i]["glyphs"]))
-        for step in actions:
+        for t, step in enumerate(actions, start=1):
             td["action"] = torch.tensor(step)
             out = batch.step(td)["next"]
             for i, env in enumerate(lone):
                 obs, reward, terminated, truncated, _ = env.step(step[i])
+                returns[i] += float(reward)
                 for key in OBSERVATION_KEYS:
                     assert torch.equal(out[key][i], torch.from_numpy(obs[key])), key
                 assert out["reward"][i].item() == pytest.approx(reward)
                 assert bool(out["terminated"][i]) == terminated and bool(out["truncated"][i]) == truncated
+                assert out["step_count"][i].item() == t and not out["is_init"][i].item()
+                assert out["episode_reward"][i].item() == pytest.approx(returns[i])
+            assert not (out["terminated"] | out["truncated"]).any()  # 30 steps: both games go on
             td = out
     finally:
         batch.close()
@@ -73,7 +80,7 @@ def test_partial_reset_restarts_only_the_env_whose_episode_ended() -> None:
     def make_env() -> gym.Env:
         return EnvFactory(task="NetHackScore-v0", server=None, max_episode_steps=next(limits)).gym_env()
 
-    env = FACTORY.transformed(NetHackBatch(make_env, 2, OBSERVATION_KEYS, STAT_KEYS))
+    env = NetHackBatch(make_env, 2, OBSERVATION_KEYS, STAT_KEYS)
     try:
         data = env.rollout(15, break_when_any_done=False)  # [env, time]
         truncated = data["next", "truncated"].squeeze(-1)
