@@ -65,8 +65,9 @@ class TrainConfig:
     # batched: one policy on the learner's device acts for every env of the machine in one batch,
     # the envs step in worker processes (TorchRL ParallelEnv, shared memory), as Sample Factory's
     # policy worker does; per-worker: each collector worker runs its own copy of the policy on the
-    # CPU for its own envs. Ray always collects per worker (each actor on its own node).
-    collection: Literal["batched", "per-worker"] = "batched"
+    # CPU for its own envs. Ray always collects per worker (each actor on its own node). auto: the
+    # faster where measured (benchmarks/RESULTS.md): batched with a GPU learner, per-worker without
+    collection: Literal["auto", "batched", "per-worker"] = "auto"
     learner_threads: int | None = None  # None: every core, less one when the LLM may share this machine
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     checkpoint_every: int = 10  # updates
@@ -78,6 +79,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.extrinsic_coef is None:
             self.extrinsic_coef = default_extrinsic_coef(self.task)
+        if self.collection == "auto":
+            self.collection = "batched" if torch.device(self.device).type == "cuda" else "per-worker"
 
     @property
     def frames_per_batch(self) -> int:

@@ -216,3 +216,9 @@ def test_acting_step_computes_what_the_torchrl_policy_computes() -> None:
     log_probs = theirs["logits"].log_softmax(-1).gather(-1, ours["action"].unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(ours["action_log_prob"], log_probs, atol=1e-5)
     assert ours["action"].shape == theirs["action"].shape == (2, 3)
+
+
+def test_auto_collection_is_batched_on_a_gpu_and_per_worker_on_the_cpu() -> None:
+    assert TrainConfig(device="cpu").collection == "per-worker"
+    assert TrainConfig(device="cuda").collection == "batched"
+    assert TrainConfig(device="cpu", collection="batched").collection == "batched"
