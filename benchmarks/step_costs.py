@@ -6,7 +6,7 @@ the async learner runs on a 2-core machine), every pair timed side by side in al
 * **env step** (random actions): a worker's envs as TorchRL's ``SerialEnv`` of ``GymWrapper``
   envs (before) vs ``NetHackBatch`` (now), at 4, 8 and 16 envs; NetHack alone for scale;
 * **acting**: the TorchRL policy modules (``ActorCritic.policy``) vs ``ActingStep``
-  (``ActorCritic.acting``, what collectors run), for a worker's 4 envs;
+  (``ActorCritic.acting``, what collectors run), for a worker's 4 envs, and the encoder alone;
 * **PPO update** of one 512-frame batch (2 epochs × 2 minibatches): glyph/message embeddings
   through ``nn.Embedding`` (before) vs ``index_select`` (``oni_rl.encoder.lookup``, now).
 
@@ -98,11 +98,21 @@ def acting_costs(data, model, rounds: int) -> None:  # type: ignore[no-untyped-d
                 module(step.clone())
             return (time.perf_counter() - started) / n
 
+    encoder = model.modules["encoder"]
+
+    def encode(n=50):  # type: ignore[no-untyped-def]
+        with torch.no_grad():
+            started = time.perf_counter()
+            for _ in range(n):
+                encoder(step["glyphs"], step["blstats"], step["message"])
+            return (time.perf_counter() - started) / n
+
     call(model.policy, 5)  # warm
     call(model.acting, 5)
-    t = side_by_side({"policy": lambda: call(model.policy), "acting": lambda: call(model.acting)}, rounds)
+    t = side_by_side({"policy": lambda: call(model.policy), "acting": lambda: call(model.acting),
+                      "encoder": encode}, rounds)
     print(f"acting for 4 envs: TorchRL modules {t['policy'] * 1e3:.2f} ms, ActingStep {t['acting'] * 1e3:.2f} ms, "
-          f"ratio {t['policy'] / t['acting']:.2f}x", flush=True)
+          f"ratio {t['policy'] / t['acting']:.2f}x (the encoder alone: {t['encoder'] * 1e3:.2f} ms)", flush=True)
 
 
 def update_costs(data, model, rounds: int) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ Why not TorchRL's ``SerialEnv`` of ``GymWrapper`` envs: TorchRL's env machinery 
 TensorDict building, transforms) costs ~0.9 ms per call, and a ``SerialEnv`` pays it once per env
 per step, beside NetHack's own ~0.06 ms. Here the envs are plain Gymnasium envs stepped in a
 Python loop into numpy, and TorchRL's machinery runs once per step for the whole batch
-(measured in ``benchmarks/RESULTS.md``, "Training throughput"). The env is a regular
+(``python -m benchmarks.step_costs`` times both). The env is a regular
 ``EnvBase`` with batch size ``[num_envs]``: collectors, ``ParallelEnv`` and transforms treat it
 as they treat a ``SerialEnv``, partial resets included (only the envs whose episode ended are
 reset; the final observation stays in ``"next"``, which truncated steps bootstrap from).
@@ -82,7 +82,7 @@ class NetHackBatch(EnvBase):
         self._episode_reward[which] = 0.0
         false = torch.zeros(*self.batch_size, 1, dtype=torch.bool)
         # is_init is True for every env here; where no reset was asked, TorchRL keeps the step's False
-        return self._pack(self._last, {"done": false, "terminated": false.clone(), "truncated": false.clone(),
+        return self._pack({"done": false, "terminated": false.clone(), "truncated": false.clone(),
                                        "is_init": ~false})
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -98,7 +98,7 @@ class NetHackBatch(EnvBase):
         truncated_t = torch.from_numpy(truncated).unsqueeze(-1)
         self._step_count += 1
         self._episode_reward += rewards[:, None]
-        return self._pack(self._last, {
+        return self._pack({
             "reward": torch.from_numpy(rewards).unsqueeze(-1),
             "done": terminated_t | truncated_t, "terminated": terminated_t, "truncated": truncated_t,
             "is_init": torch.zeros_like(terminated_t),
@@ -115,13 +115,13 @@ class NetHackBatch(EnvBase):
         super().close(raise_if_closed=raise_if_closed)
 
     # --------------------------------------------------------------------------- helpers
-    def _pack(self, last: list[tuple[dict[str, np.ndarray], dict[str, Any]]],
-              entries: dict[str, torch.Tensor]) -> TensorDictBase:
-        """One tensor per key for the whole batch (np.stack copies: NLE reuses its arrays)."""
+    def _pack(self, entries: dict[str, torch.Tensor]) -> TensorDictBase:
+        """``entries`` plus every env's last observation and info, one tensor per key for the whole
+        batch (np.stack copies: NLE reuses its arrays)."""
         for key in self._observation_keys:
-            entries[key] = torch.from_numpy(np.stack([obs[key] for obs, _ in last]))
+            entries[key] = torch.from_numpy(np.stack([obs[key] for obs, _ in self._last]))
         for key in self._info_keys:
-            entries[key] = torch.tensor([float(info[key]) for _, info in last], dtype=torch.float32)
+            entries[key] = torch.tensor([float(info[key]) for _, info in self._last], dtype=torch.float32)
         entries["step_count"] = torch.from_numpy(self._step_count.copy())
         entries["episode_reward"] = torch.from_numpy(self._episode_reward.copy())
         return TensorDict(entries, batch_size=self.batch_size)

@@ -46,8 +46,8 @@ def egocentric_crop(glyphs: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size
 
 def lookup(table: nn.Embedding, indices: torch.Tensor) -> torch.Tensor:
     """``table(indices)`` computed as an ``index_select``: the same values and gradients, but on the
-    CPU its backward (an ``index_add``) takes half the time of ``nn.Embedding``'s (measured: 17.7
-    vs 35.0 ms for a 256-step minibatch of 21×79 glyphs, 16% of a PPO update before)."""
+    CPU its backward (an ``index_add``) is much cheaper than ``nn.Embedding``'s sort-based one, which
+    was the second-largest op of a PPO update (``python -m benchmarks.step_costs`` compares both)."""
     return table.weight.index_select(0, indices.reshape(-1)).reshape(*indices.shape, table.embedding_dim)
 
 

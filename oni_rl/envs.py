@@ -17,7 +17,6 @@ from nle import nethack
 from torchrl.data import Unbounded
 from torchrl.envs import (
     Compose,
-    EnvBase,
     GymWrapper,
     InitTracker,
     RewardSum,
@@ -113,19 +112,15 @@ class EnvFactory:
                 spec={key: Unbounded(shape=(), dtype=torch.float32) for key in STAT_KEYS},
             )
         )
-        return self.transformed(base)
+        return TransformedEnv(base, Compose(  # the episode entries the trainer reads, and the LSTM state
+            InitTracker(), StepCounter(), RewardSum(), self.recurrent_state_primer()
+        ))
 
     def batched(self, num_envs: int) -> TransformedEnv:
         """``num_envs`` envs as one TorchRL env of batch size ``[num_envs]`` (what a worker steps):
         the same data as a ``SerialEnv`` of ``__call__`` envs, at a fraction of its cost per step."""
         batch = NetHackBatch(self.gym_env, num_envs, OBSERVATION_KEYS, STAT_KEYS)  # tracks the episodes itself
         return TransformedEnv(batch, self.recurrent_state_primer())
-
-    def transformed(self, base: EnvBase) -> TransformedEnv:
-        """What the trainer reads besides observations: episode starts, lengths, returns, LSTM state."""
-        return TransformedEnv(base, Compose(
-            InitTracker(), StepCounter(), RewardSum(), self.recurrent_state_primer()
-        ))
 
     def recurrent_state_primer(self) -> TensorDictPrimer:
         """Zero LSTM state in every reset, so the policy's state travels with the data."""

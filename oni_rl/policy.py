@@ -56,8 +56,8 @@ class ActingStep(nn.Module):
 
     Why a second path: at acting batch sizes (a worker's 4–16 envs) TorchRL's per-module
     TensorDict layers (``TensorDictSequential``, ``LSTMModule``'s reshaping, the probabilistic
-    actor) cost more than the network: 3.5 ms a step for 4 envs against 1.8 ms for the encoder
-    (``benchmarks/RESULTS.md``, "Training throughput"). The learner keeps TorchRL's modules
+    actor, and ``nn.LSTM`` run on a length-1 sequence) cost as much as the network does;
+    ``python -m benchmarks.step_costs`` times both paths side by side. The learner keeps TorchRL's modules
     (``ClipPPOLoss`` replays sequences through them); ``tests/test_torchrl_training.py`` checks
     that both paths give the same log-probs, values and LSTM states.
     """
@@ -80,8 +80,7 @@ class ActingStep(nn.Module):
         fresh = is_init.reshape(-1, 1)  # a new episode starts from a zero state
         h0 = torch.where(fresh, 0.0, hidden.reshape(fresh.shape[0], -1))
         c0 = torch.where(fresh, 0.0, cell.reshape(fresh.shape[0], -1))
-        # one step of the LSTM's own cell (its weights, its equations): nn.LSTM on a sequence of
-        # length 1 costs 0.78 ms for 4 envs, the cell 0.21 ms
+        # one step of the LSTM's own cell: its weights, its equations, no sequence machinery
         lstm = self.lstm
         core, c1 = torch.lstm_cell(features, (h0, c0), lstm.weight_ih_l0, lstm.weight_hh_l0,
                                    lstm.bias_ih_l0, lstm.bias_hh_l0)

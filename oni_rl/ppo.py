@@ -23,12 +23,11 @@ from torchrl.modules import set_recurrent_mode
 from torchrl.objectives import ClipPPOLoss
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 
-from oni_rl.policy import ActorCritic
+from oni_rl.policy import ACTING_IN_KEYS, ActorCritic
 
 #: what the loss reads, given advantages: the minibatches copy only these (not the next observations,
 #: nor acting-time activations such as ``core``, which the loss recomputes with gradients)
-LOSS_INPUTS = ("glyphs", "blstats", "message", "is_init", "recurrent_state_h", "recurrent_state_c",
-               "action", "action_log_prob", "advantage", "value_target", "state_value")
+LOSS_INPUTS = (*ACTING_IN_KEYS, "action", "action_log_prob", "advantage", "value_target", "state_value")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def make_loss(model: ActorCritic, config: PPOConfig) -> ClipPPOLoss:
     )
 
 
-CRITIC_INPUTS = ["glyphs", "blstats", "message", "is_init", "recurrent_state_h", "recurrent_state_c"]
+CRITIC_INPUTS = ACTING_IN_KEYS  # what the policy reads to act is what the critic reads to evaluate
 
 
 @torch.no_grad()

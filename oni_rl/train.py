@@ -25,7 +25,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torchrl.collectors import Collector
-from torchrl.envs import ParallelEnv, TransformedEnv
+from torchrl.envs import ParallelEnv
 from tqdm import tqdm
 
 from oni_rl.envs import EnvFactory
@@ -113,14 +113,10 @@ class TrainResult:
         return (self.frames - self.first_batch_frames) / seconds if seconds > 0 else 0.0
 
 
-def make_worker_env(factory: EnvFactory, envs: int) -> TransformedEnv:
-    return factory.batched(envs)
-
-
 def make_machine_envs(factory: EnvFactory, workers: int, envs: int) -> ParallelEnv:
     """Every env of this machine as one batched env ``[workers, envs]``: each worker process steps
     ``envs`` envs in turn, and observations and actions cross in shared memory."""
-    return ParallelEnv(workers, partial(make_worker_env, factory, envs))
+    return ParallelEnv(workers, partial(factory.batched, envs))
 
 
 @contextlib.contextmanager
@@ -188,7 +184,7 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None,
         hidden_size=config.policy.hidden_size, max_episode_steps=config.max_episode_steps,
         token=config.token,
     )
-    make_env = partial(make_worker_env, factory, config.envs_per_worker)
+    make_env = partial(factory.batched, config.envs_per_worker)
     common = {
         "policy": acting, "frames_per_batch": config.frames_per_batch, "total_frames": -1,
         "num_collectors": config.workers, "sync": not config.async_collection,

@@ -131,9 +131,6 @@ class RewardClient:
         self._limits_known = False
         self._created = time.monotonic()
         self._last_sync: float | None = None
-        #: True when the table has not been synced for ``stale_after`` seconds (or ever, that long).
-        #: A plain attribute the sync thread sets each round (the wrapper reads it every step).
-        self.stale = False
         self._warned_stale = False
         self._logged: set[str] = set()
         self._submitted: set[str] = set()
@@ -198,7 +195,9 @@ class RewardClient:
             self.stats.messages_dropped += 1
         self._new_messages.append(message)
 
-    def _is_stale(self) -> bool:
+    @property
+    def stale(self) -> bool:
+        """True when the table has not been synced for ``stale_after`` seconds (or ever, that long)."""
         since = self._last_sync if self._last_sync is not None else self._created
         return time.monotonic() - since > self.stale_after
 
@@ -317,7 +316,6 @@ class RewardClient:
             logger.exception("reward client for %s hit an unexpected error; retrying", self.server_url)
 
     def _check_staleness(self) -> None:
-        self.stale = self._is_stale()
         if self.stale and not self._warned_stale:
             self._warned_stale = True
             logger.warning(

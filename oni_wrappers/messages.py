@@ -38,20 +38,15 @@ class MessageDecoder:
     """
 
     def __init__(self, max_cached: int = 1_000_000) -> None:
-        #: raw bytes → message; callers on a hot path may read it first and call
-        #: :meth:`decode_bytes` only on a miss
-        self.memo: dict[bytes, str] = {}
+        self._cache: dict[bytes, str] = {}
         self._max_cached = max_cached
 
     def decode(self, message_array: np.ndarray) -> str:
         raw = message_array.tobytes()
-        text = self.memo.get(raw)
-        return text if text is not None else self.decode_bytes(raw)
-
-    def decode_bytes(self, raw: bytes) -> str:
-        """Decode ``raw`` and remember it (the memo is cleared when full: bounded memory)."""
-        text = decode_message_bytes(raw)
-        if len(self.memo) >= self._max_cached:
-            self.memo.clear()
-        self.memo[raw] = text
+        text = self._cache.get(raw)
+        if text is None:
+            text = decode_message_bytes(raw)
+            if len(self._cache) >= self._max_cached:
+                self._cache.clear()
+            self._cache[raw] = text
         return text

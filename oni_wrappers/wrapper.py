@@ -72,8 +72,7 @@ class OniRewardWrapper(gym.Wrapper):
         self._token = token
         self._server = server
         self.client = self._connect(server)
-        self._decoder = MessageDecoder()
-        self._decoded = self._decoder.memo  # bytes -> message, read directly on the step path
+        self._decode = MessageDecoder().decode
         self._episode_counts: dict[str, int] = {}
 
     def _connect(self, server: str | RewardClient | None) -> RewardClient | None:
@@ -92,12 +91,7 @@ class OniRewardWrapper(gym.Wrapper):
 
     def step(self, action: Any):
         obs, extrinsic, terminated, truncated, info = self.env.step(action)
-        # the decoder's memo read inline: a method call less on every step (this path runs right
-        # after NetHack's C step, on cold caches, where each call costs several times its hot cost)
-        raw = obs[self.message_key].tobytes()
-        message = self._decoded.get(raw)
-        if message is None:
-            message = self._decoder.decode_bytes(raw)
+        message = self._decode(obs[self.message_key])
         intrinsic = 0.0
         count = 0
         client = self.client
