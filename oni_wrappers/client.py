@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import httpx
 
@@ -95,7 +96,7 @@ class RewardClient:
     the process should share (one thread, one table, one connection pool).
     """
 
-    _registry: dict[tuple[int, str], RewardClient] = {}
+    _registry: ClassVar[dict[tuple[int, str], RewardClient]] = {}
     _registry_lock = threading.Lock()
 
     def __init__(
@@ -131,7 +132,12 @@ class RewardClient:
         self._limits_known = False
         self._created = time.monotonic()
         self._last_sync: float | None = None
-        self._warned_stale = False
+        #: True when the table has not been synced for ``stale_after`` seconds (or ever, that
+        #: long). A plain attribute the sync thread keeps up to date, flipping it on time while
+        #: it waits between rounds (late by at most ``timeout`` while a request is in flight):
+        #: the wrapper reads it every step, and a property's clock call there was the dearest
+        #: single item of the step path (issue 15).
+        self.stale = False
         self._logged: set[str] = set()
         self._submitted: set[str] = set()
         self._new_messages: collections.deque[str] = collections.deque()
@@ -171,15 +177,15 @@ class RewardClient:
             _rebuild_shared_client,
             (
                 self.server_url,
-                dict(
-                    sync_interval=self.sync_interval,
-                    batch_size=self.batch_size,
-                    max_pending=self.max_pending,
-                    timeout=self.timeout,
-                    token=self.token,
-                    max_backoff=self.max_backoff,
-                    stale_after=self.stale_after,
-                ),
+                {
+                    "sync_interval": self.sync_interval,
+                    "batch_size": self.batch_size,
+                    "max_pending": self.max_pending,
+                    "timeout": self.timeout,
+                    "token": self.token,
+                    "max_backoff": self.max_backoff,
+                    "stale_after": self.stale_after,
+                },
             ),
         )
 
@@ -194,12 +200,6 @@ class RewardClient:
             self._submitted.discard(self._new_messages.popleft())
             self.stats.messages_dropped += 1
         self._new_messages.append(message)
-
-    @property
-    def stale(self) -> bool:
-        """True when the table has not been synced for ``stale_after`` seconds (or ever, that long)."""
-        since = self._last_sync if self._last_sync is not None else self._created
-        return time.monotonic() - since > self.stale_after
 
     # ------------------------------------------------------------------ reset-path API
     def record_episode(self, counts: Mapping[str, int]) -> None:
@@ -273,14 +273,26 @@ class RewardClient:
                 if not isinstance(exc, httpx.HTTPError | ServerRefusedCredentials) and http is not None:
                     http.close()  # something unexpected: start the next try from a new client
                     http = None
-            self._check_staleness()
             if stopping:
                 break
             delay = self.sync_interval if self.stats.connected else backoff
-            self._wake.wait(delay * random.uniform(0.8, 1.2))
-            self._wake.clear()
+            self._pause(delay * random.uniform(0.8, 1.2))
         if http is not None:
             http.close()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` or until woken, keeping :attr:`stale` true to the clock meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            until_stale = self._update_staleness()
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                return
+            if until_stale > 0:
+                wait = min(wait, until_stale + 0.001)
+            if self._wake.wait(wait):
+                self._wake.clear()
+                return
 
     def _open(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -315,16 +327,19 @@ class RewardClient:
         else:
             logger.exception("reward client for %s hit an unexpected error; retrying", self.server_url)
 
-    def _check_staleness(self) -> None:
-        if self.stale and not self._warned_stale:
-            self._warned_stale = True
+    def _update_staleness(self) -> float:
+        """Set :attr:`stale` (warning once as it turns true); return the seconds until it would."""
+        since = self._last_sync if self._last_sync is not None else self._created
+        until_stale = since + self.stale_after - time.monotonic()
+        stale = until_stale < 0
+        if stale and not self.stale:
             logger.warning(
                 "reward table from %s not synced for over %.0fs: envs are paid from the last table "
                 "(version %d); last error: %s", self.server_url, self.stale_after, self.version,
                 self.stats.last_error,
             )
-        elif not self.stale:
-            self._warned_stale = False
+        self.stale = stale
+        return until_stale
 
     def _fetch_limits(self, http: httpx.Client) -> None:
         response = http.get("/v1/limits")
@@ -429,8 +444,9 @@ class RewardClient:
         if body["rewards"]:
             self._submitted.difference_update(body["rewards"])  # in the table: no longer pending
         self.version = int(body["version"])
-        self.stats.syncs += 1
         self._last_sync = time.monotonic()
+        self.stale = False
+        self.stats.syncs += 1
 
     def _get_rewards(self, http: httpx.Client, since: int) -> dict:
         started = time.perf_counter()

@@ -42,7 +42,7 @@ def test_decoder_bounded_cache():
     decoder = MessageDecoder(max_cached=2)
     for i in range(5):
         assert decoder.decode(nle_array(f"m{i}".encode())) == f"m{i}"
-    assert len(decoder._cache) <= 2
+    assert len(decoder) <= 2
 
 
 @pytest.mark.parametrize(
