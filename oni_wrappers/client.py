@@ -288,7 +288,7 @@ class RewardClient:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return
-            if until_stale > 0:
+            if until_stale > 0:  # wake just past the moment it turns stale, to flip the flag then
                 wait = min(wait, until_stale + 0.001)
             if self._wake.wait(wait):
                 self._wake.clear()
