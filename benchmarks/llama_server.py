@@ -33,7 +33,8 @@ class LlamaCppServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 120.0) -> LlamaCppServer:
-        self._log = tempfile.TemporaryFile(mode="w+")  # it logs every request: a pipe would fill and block it
+        # it logs every request: a pipe would fill and block it; open for the server's life, closed in stop()
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         while True:

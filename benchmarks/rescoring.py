@@ -31,9 +31,11 @@ from reward_server.models.classification import ClassificationModel
 from reward_server.models.features import FeatureCache
 from reward_server.storage.store import Annotation, AnnotationKey, Store
 
-MONSTERS = ("newt jackal kobold goblin gnome dwarf orc sewer-rat grid-bug lichen fox coyote hill-orc "
-            "gnome-lord giant-rat cave-spider acid-blob floating-eye homunculus hobbit").split()
-ITEMS = "dagger scroll potion wand ring amulet apple food-ration tin corpse arrow bow gem rock".split()
+MONSTERS = ["newt", "jackal", "kobold", "goblin", "gnome", "dwarf", "orc", "sewer-rat", "grid-bug", "lichen",
+            "fox", "coyote", "hill-orc", "gnome-lord", "giant-rat", "cave-spider", "acid-blob", "floating-eye",
+            "homunculus", "hobbit"]
+ITEMS = ["dagger", "scroll", "potion", "wand", "ring", "amulet", "apple", "food-ration", "tin", "corpse", "arrow",
+         "bow", "gem", "rock"]
 TEMPLATES = [
     ("You kill the {m}!", 1), ("The {m} is killed!", 1), ("$ - {n} gold pieces.", 1),
     ("Welcome to experience level {n}.", 1), ("There is a staircase down here.  {x}", 1),

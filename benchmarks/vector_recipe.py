@@ -70,7 +70,7 @@ def fresh_runs(server: str, runs: int, context: str, workers: int, steps: int, p
         if parent_env_first:
             cmd.append("--parent-env-first")
         started = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         if done.returncode != 0:
             result = {"ok": False, "error": done.stderr[-2000:]}
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Self
 
 from aiohttp import web
 
@@ -54,7 +55,7 @@ class BackgroundServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=60)
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,9 +8,9 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from reward_server import ServerConfig  # noqa: E402
-from reward_server.runner import BackgroundServer  # noqa: E402
-from tests.fake_llm import FakeLLMServer  # noqa: E402
+from reward_server import ServerConfig
+from reward_server.runner import BackgroundServer
+from tests.fake_llm import FakeLLMServer
 
 
 @pytest.fixture
@@ -22,11 +22,11 @@ def fake_llm() -> Iterator[FakeLLMServer]:
 
 def fake_config(fake: FakeLLMServer, store: Path, **overrides: object) -> ServerConfig:
     """A server config that labels with the fake LLM (fast, predictable, fault-injectable)."""
-    settings: dict[str, object] = dict(
-        llm="openai/fake-judge", api_base=fake.api_base, api_key="not-needed", store=store,
-        port=0, calibration="fixed", threshold=0.0, llm_timeout=5.0,
-        preflight=False,  # its one question would skew the tests' request counts; tested on its own
-    )
+    settings: dict[str, object] = {
+        "llm": "openai/fake-judge", "api_base": fake.api_base, "api_key": "not-needed", "store": store,
+        "port": 0, "calibration": "fixed", "threshold": 0.0, "llm_timeout": 5.0,
+        "preflight": False,  # its one question would skew the tests' request counts; tested on its own
+    }
     settings.update(overrides)
     return ServerConfig(**settings)
 

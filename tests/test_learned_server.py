@@ -204,14 +204,14 @@ def test_export_then_import_seeds_another_store(fake_llm, tmp_path):
 @pytest.mark.parametrize(
     "bad_line",
     [b"not json", b'{"kind": "verdict"}', b'{"kind": "annotation", "text": "x"}', b"\xff\xfe\x00 bytes",
-     b'{"kind": "annotation", "text": "x", "goal": "default", "prompt_version": "v", "model": "m", '
-     b'"label_mode": "logprob", "label": 7}',
+     (b'{"kind": "annotation", "text": "x", "goal": "default", "prompt_version": "v", "model": "m", '
+      b'"label_mode": "logprob", "label": 7}'),
      *(b'{"kind": "annotation", "text": "x", "goal": "default", "prompt_version": "v", "model": "m", '
        b'"label_mode": "logprob", "score": ' + number + b"}" for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999")),
      *(b'{"kind": "annotation", "text": ' + text + b', "goal": "default", "prompt_version": "v", "model": "m", '
        b'"label_mode": "logprob", "score": 1.0}' for text in (b'""', b'"   "', b'"a\\u0000b"', b'"' + b"x" * 1025 + b'"')),
-     b'{"kind": "preference", "first": "x", "second": "", "goal": "default", "prompt_version": "v", '
-     b'"model": "m", "label_mode": "logprob", "score": 1.0}'],
+     (b'{"kind": "preference", "first": "x", "second": "", "goal": "default", "prompt_version": "v", '
+      b'"model": "m", "label_mode": "logprob", "score": 1.0}')],
 )
 def test_a_bad_import_line_is_reported_and_nothing_is_imported(tmp_path, bad_line):
     good = {"kind": "annotation", "text": "You kill the newt!", "goal": "default", "prompt_version": "v",
@@ -257,7 +257,7 @@ def test_export_and_import_commands(fake_llm, tmp_path):
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "reward_server", *args], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, check=False)
 
     out = run("export", str(tmp_path / "x.jsonl"), "--store", str(tmp_path / "a.sqlite"))
     assert out.returncode == 0 and "exported 4 annotations and 0 preferences" in out.stdout

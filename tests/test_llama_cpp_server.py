@@ -35,8 +35,9 @@ def llama_server() -> Iterator[LlamaCppServer]:
 
 
 def remote_config(tmp_path, api_base, **overrides) -> ServerConfig:  # type: ignore[no-untyped-def]
-    settings: dict[str, object] = dict(llm=f"hosted_vllm/{SERVED_NAME}", api_base=api_base, store=tmp_path / "s.sqlite",
-                                       port=0, calibration="fixed", threshold=0.0, llm_timeout=60.0)
+    settings: dict[str, object] = {"llm": f"hosted_vllm/{SERVED_NAME}", "api_base": api_base,
+                                   "store": tmp_path / "s.sqlite", "port": 0, "calibration": "fixed",
+                                   "threshold": 0.0, "llm_timeout": 60.0}
     settings.update(overrides)
     return ServerConfig(**settings)
 

@@ -98,16 +98,17 @@ def test_pair_sampler_never_pairs_a_message_with_itself_and_randomises_order():
 
 
 def test_heldout_accuracy_of_a_constant_predictor_is_one_half():
-    texts = [f"{word} says {j}" for word in "alpha beta gamma delta eps zeta eta theta iota kappa".split() for j in range(3)]
+    words = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa"]
+    texts = [f"{word} says {j}" for word in words for j in range(3)]
     y = np.array([i % 2 for i in range(10) for _ in range(3)])
     cache = FeatureCache(n_features=2**10)
     cache.add(texts)
 
     class Constant:
-        def fit(self, x, y):  # noqa: ANN001
+        def fit(self, x, y):
             return self
 
-        def predict(self, x):  # noqa: ANN001
+        def predict(self, x):
             return np.ones(x.shape[0], dtype=int)
 
     groups = [message_family(t) for t in texts]

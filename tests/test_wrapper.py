@@ -17,7 +17,7 @@ def run(env, steps, seed=0, with_episode_ends=False):
     env.action_space.seed(seed)
     out = []
     for _ in range(steps):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
         out.append((reward, info["oni"], terminated or truncated) if with_episode_ends else (reward, info["oni"]))
         if terminated or truncated:
             env.reset()

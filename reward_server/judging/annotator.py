@@ -167,7 +167,7 @@ class Annotator(Generic[Item]):
                 await self._worker(index)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a worker must outlive any failure
+            except Exception as exc:  # a worker must outlive any failure
                 self.stats.worker_errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 logger.exception("annotator worker %d failed; restarting it", index)
@@ -195,7 +195,7 @@ class Annotator(Generic[Item]):
             except asyncio.CancelledError:
                 self._queue.appendleft(text)
                 raise
-            except Exception as exc:  # noqa: BLE001 - e.g. a bug in a prompt or parser: keep the item
+            except Exception as exc:  # e.g. a bug in a prompt or parser: keep the item
                 self.stats.worker_errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 logger.exception("asking about %s failed unexpectedly; re-queued", _describe(text))

@@ -270,7 +270,7 @@ class LLMJudge:
                 self.malformed += 1
                 logger.warning("the LLM's reply is not a completion (stored as unparsable): %s", exc)
                 return Judgement(None, None, f"malformed reply: {exc}")
-            except Exception as exc:  # noqa: BLE001 - sorted below: retried, surfaced or stored
+            except Exception as exc:  # sorted below: retried, surfaced or stored
                 kind = classify_failure(exc)
                 if kind == "rejected":
                     self.breaker.record_abandoned()  # says nothing about the LLM's health

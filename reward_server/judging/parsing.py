@@ -25,13 +25,13 @@ def parse_generated_label(answer: str, words: LabelWords) -> int:
     the last label word in the answer, since models state the verdict after the analysis.
     """
     pos, neg = re.escape(words.positive), re.escape(words.negative)
-    slot = re.search(r"<\s*label\s*>(.*?)(?:<\s*/\s*label\s*>|$)", answer, re.I | re.S)
+    slot = re.search(r"<\s*label\s*>(.*?)(?:<\s*/\s*label\s*>|$)", answer, re.IGNORECASE | re.DOTALL)
     if slot:
-        found = re.findall(rf"\b({pos}|{neg})\b", slot.group(1), re.I)
+        found = re.findall(rf"\b({pos}|{neg})\b", slot.group(1), re.IGNORECASE)
         verdicts = {w.lower() for w in found}
         if len(verdicts) == 1:
             return int(verdicts.pop() == words.positive.lower())
-    found = re.findall(rf"\b({pos}|{neg})\b", answer, re.I)
+    found = re.findall(rf"\b({pos}|{neg})\b", answer, re.IGNORECASE)
     if not found:
         raise UnparsableAnswer(f"no {words.positive}/{words.negative} label in answer")
     return int(found[-1].lower() == words.positive.lower())
@@ -44,12 +44,12 @@ def parse_preference(answer: str) -> int | None:
     raises :class:`UnparsableAnswer` when there is none or the slot names two verdicts.
     """
     pattern = r"(?<![\w.])(1|2|none)(?![\w.])"
-    slot = re.search(r"<\s*preference\s*>(.*?)(?:<\s*/\s*preference\s*>|$)", answer, re.I | re.S)
-    found = re.findall(pattern, slot.group(1), re.I) if slot else []
+    slot = re.search(r"<\s*preference\s*>(.*?)(?:<\s*/\s*preference\s*>|$)", answer, re.IGNORECASE | re.DOTALL)
+    found = re.findall(pattern, slot.group(1), re.IGNORECASE) if slot else []
     if slot and len({f.lower() for f in found}) > 1:
         raise UnparsableAnswer("the <preference> slot names more than one verdict")
     if not found:
-        found = re.findall(pattern, answer, re.I)
+        found = re.findall(pattern, answer, re.IGNORECASE)
     if not found:
         raise UnparsableAnswer("no 1 / 2 / None preference in answer")
     verdict = found[-1].lower()

@@ -21,6 +21,7 @@ O(log N), however many messages the server has seen.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -42,7 +43,7 @@ def evidence_cut(helpful: Sequence[float], unhelpful: Sequence[float], false_pos
     if max(unhelpful) < min(helpful):
         return (max(unhelpful) + min(helpful)) / 2.0
     values = sorted([*helpful, *unhelpful])
-    candidates = [(low + high) / 2.0 for low, high in zip(values, values[1:], strict=False) if high > low]
+    candidates = [(low + high) / 2.0 for low, high in itertools.pairwise(values) if high > low]
 
     def cost(cut: float) -> tuple[float, float]:
         missed = sum(score <= cut for score in helpful)

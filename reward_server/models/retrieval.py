@@ -62,7 +62,7 @@ class RetrievalModel:
 
     def _set_scores(self, scores: dict[str, float]) -> None:
         """Add (or replace) margins; a big batch (a restart's million) is sorted in once."""
-        for text, score in scores.items():
+        for text in scores:
             previous = self._scores.get(text)
             if previous is not None:  # answered again (an import): the old margin goes
                 self._by_score.remove((previous, text))
