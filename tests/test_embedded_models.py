@@ -1,5 +1,7 @@
 """The embedded LLMs: which models exist, how a chat reaches a base model, and the real files."""
 
+import gc
+
 import pytest
 from pydantic import ValidationError
 
@@ -78,11 +80,19 @@ def test_gemma_is_assembled_from_its_chunk_packages_once_and_checked(monkeypatch
 def test_real_embedded_models_answer_with_a_label_word(model, style):
     llama = EmbeddedLlama(embedded_model(model).locate(), n_ctx=2048)
     assert llama.has_chat_template == (model == SMOLLM2)  # Gemma 3 270M is a base model
-    top = llama.first_token_logprobs(logprob_messages("You kill the jackal!", style=style), 20)
-    assert len(top) == 20 and all(lp <= 0.0 for _, lp in top)
-    label_log_odds(top, YES_NO_WORDS)  # raises UnparsableAnswer if neither Yes nor No is among them
-    completion = llama.chat([{"role": "user", "content": "NetHack is a"}], max_tokens=4, temperature=0.0)
-    assert completion["choices"][0]["message"]["content"]
+    gc.collect()
+    gc.disable()  # what a judgement leaves for the cyclic GC stays visible until the end
+    try:
+        top = llama.first_token_logprobs(logprob_messages("You kill the jackal!", style=style), 20)
+        assert len(top) == 20 and all(lp <= 0.0 for _, lp in top)
+        label_log_odds(top, YES_NO_WORDS)  # raises UnparsableAnswer if neither Yes nor No is among them
+        completion = llama.chat([{"role": "user", "content": "NetHack is a"}], max_tokens=4, temperature=0.0)
+        assert completion["choices"][0]["message"]["content"]
+        # each generation's native sampler chain (MBs with Gemma's vocabulary) is freed at once,
+        # not left as a reference cycle: those made the reward server's memory creep (RESULTS.md)
+        assert [type(o).__name__ for o in gc.get_objects()].count("LlamaSampler") == 0
+    finally:
+        gc.enable()
 
 
 @pytest.mark.llm
