@@ -17,6 +17,11 @@ those messages would be: a thread here would take this process's GIL from the en
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 5
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 6 --table 1000000
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 10 --no-server   # the wrapper alone
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 12 --table 1000000 --passthrough
+
+``--passthrough`` adds a third arm: a ``gymnasium.Wrapper`` whose step only forwards the call,
+the floor any Python wrapper pays (its frame, its tuple, and NetHack's step running after some
+Python). The three arms take turns in a rotating, alternately reversed order.
 """
 
 from __future__ import annotations
@@ -75,26 +80,39 @@ def timed_steps(env: gym.Env, actions: np.ndarray, seed: int) -> float:
     return len(actions) / (time.perf_counter() - started)
 
 
-def abba(raw: gym.Env, wrapped: gym.Env, actions: np.ndarray,
-         args: argparse.Namespace) -> tuple[list[float], list[float]]:
-    """Steps/s of both arms over ``args.rounds`` rounds in ABBA order: whichever runs first in a
-    pair gets no systematic edge."""
-    raw_rates: list[float] = []
-    wrapped_rates: list[float] = []
+class PassThrough(gym.Wrapper):
+    """A wrapper that does nothing but forward the step: the floor of any Python wrapper."""
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        return self.env.step(action)
+
+
+def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Steps/s of each arm over ``args.rounds`` rounds; with two arms the order is ABBA, with
+    more it rotates each round and reverses every other one, so no arm has a fixed place."""
+    names = list(arms)
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(args.rounds):
-        first, second = (raw, wrapped) if round_index % 2 == 0 else (wrapped, raw)
-        for env in (first, second):
-            (raw_rates if env is raw else wrapped_rates).append(timed_steps(env, actions, args.seed))
-    return raw_rates, wrapped_rates
+        shift = (round_index // 2) % len(names) if len(names) > 2 else 0  # two arms: plain ABBA
+        order = names[shift:] + names[:shift]
+        if round_index % 2:
+            order.reverse()
+        for name in order:
+            rates[name].append(timed_steps(arms[name], actions, args.seed))
+    return rates
 
 
-def report(raw_rates: list[float], wrapped_rates: list[float]) -> None:
-    ratios = [w / r for w, r in zip(wrapped_rates, raw_rates, strict=True)]
-    print(f"raw NetHackScore   steps/s: median {statistics.median(raw_rates):9.0f}  {[round(r) for r in raw_rates]}")
-    print(f"OniRewardWrapper   steps/s: median {statistics.median(wrapped_rates):9.0f}  "
-          f"{[round(r) for r in wrapped_rates]}")
-    print(f"ratio wrapped/raw: median {statistics.median(ratios):.3f}  per round {[round(x, 3) for x in ratios]}  "
-          f"(target >= 0.95)")
+def report(rates: dict[str, list[float]]) -> None:
+    raw_rates = rates["raw NetHackScore"]
+    for name, values in rates.items():
+        print(f"{name:<18} steps/s: median {statistics.median(values):9.0f}  {[round(r) for r in values]}")
+    for name, values in rates.items():
+        if name == "raw NetHackScore":
+            continue
+        ratios = [w / r for w, r in zip(values, raw_rates, strict=True)]
+        target = "  (target >= 0.95)" if name == "OniRewardWrapper" else ""
+        print(f"ratio {name}/raw: median {statistics.median(ratios):.3f}  per round "
+              f"{[round(x, 3) for x in ratios]}{target}")
 
 
 def main() -> None:
@@ -105,6 +123,7 @@ def main() -> None:
     p.add_argument("--table", type=int, default=0, help="a table of this many rows, and a delta every second")
     p.add_argument("--no-server", action="store_true",
                    help="the wrapper with no client and no server: its own step cost alone")
+    p.add_argument("--passthrough", action="store_true", help="a third arm: a wrapper that only forwards step()")
     args = p.parse_args()
 
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
@@ -112,7 +131,7 @@ def main() -> None:
         raw = gym.make("NetHackScore-v0")
         wrapped = OniRewardWrapper(raw, server=None)
         timed_steps(wrapped, actions, args.seed)
-        report(*abba(raw, wrapped, actions, args))
+        report(abba(arms(raw, wrapped, args), actions, args))
         return
     with ExitStack() as stack:
         if args.table:
@@ -138,7 +157,7 @@ def main() -> None:
         feeder = spawn.Process(target=feed, args=(url, stop, args.table + 10**7)) if args.table else None
         if feeder is not None:
             feeder.start()
-        raw_rates, wrapped_rates = abba(raw, wrapped, actions, args)
+        rates = abba(arms(raw, wrapped, args), actions, args)
         stop.set()
         if feeder is not None:
             feeder.join()
@@ -146,7 +165,14 @@ def main() -> None:
               f"(warm-up ended at v{warm_version}), "
               f"client syncs {wrapped.client.stats.syncs}, errors {wrapped.client.stats.errors}")
         wrapped.client.close()
-    report(raw_rates, wrapped_rates)
+    report(rates)
+
+
+def arms(raw: gym.Env, wrapped: gym.Env, args: argparse.Namespace) -> dict[str, gym.Env]:
+    out = {"raw NetHackScore": raw, "OniRewardWrapper": wrapped}
+    if args.passthrough:
+        out["PassThrough"] = PassThrough(raw)
+    return out
 
 
 if __name__ == "__main__":

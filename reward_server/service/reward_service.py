@@ -64,15 +64,19 @@ def judge_config(config: ServerConfig) -> JudgeConfig:
 
 def annotation_key(config: ServerConfig) -> AnnotationKey:
     """The question a server with these settings asks about each message (its answers' key)."""
-    return AnnotationKey(
-        goal=config.goal,
-        prompt_version=prompt_version(
-            config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],  # type: ignore[arg-type]
-            bool(config.decompose), plain_text=config.endpoint == "completion",
-        ),
-        model=config.llm,
-        label_mode=config.label_mode,
-    )
+    return _question_key(config, prompt_version(
+        config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],  # type: ignore[arg-type]
+        bool(config.decompose), plain_text=config.endpoint == "completion",
+    ))
+
+
+def ranking_key(config: ServerConfig) -> AnnotationKey:
+    """The question a ranking server asks about each pair of messages (its preferences' key)."""
+    return _question_key(config, ranking_prompt_version(config.label_mode, config.goal, config.prompt_style))
+
+
+def _question_key(config: ServerConfig, version: str) -> AnnotationKey:
+    return AnnotationKey(goal=config.goal, prompt_version=version, model=config.llm, label_mode=config.label_mode)
 
 
 class RewardService:
@@ -80,12 +84,7 @@ class RewardService:
         self.config = config
         self.judge = judge or LLMJudge(judge_config(config))
         self.key = annotation_key(config)
-        self.rank_key = AnnotationKey(
-            goal=config.goal,
-            prompt_version=ranking_prompt_version(config.label_mode, config.goal, config.prompt_style),
-            model=config.llm,
-            label_mode=config.label_mode,
-        )
+        self.rank_key = ranking_key(config)
         self.table = RewardTable(max_log_rows=config.change_log_rows, max_delta_rows=config.max_delta_rows)
         self.snapshots: TableSnapshots | None = None
         self.retrieval = RetrievalModel(
