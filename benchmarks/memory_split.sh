@@ -7,18 +7,24 @@
 # 1.5 -> 1.8 GB with the server inside it; this tells which part).
 #
 #     bash benchmarks/memory_split.sh 400000 benchmarks/results/memory_split_400k
+#
+# It runs `python` from PATH (activate the venv first) or $PYTHON.
 set -u
+PYTHON=${PYTHON:-python}
 FRAMES=${1:-400000}
 OUT=${2:-benchmarks/results/memory_split}
 PORT=${PORT:-18765}
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
 rss() { awk '/VmRSS/{print int($2/1024)}' "/proc/$1/status" 2>/dev/null || echo 0; }
-python -m reward_server --port "$PORT" --store "$WORK/oni.sqlite" --log-level WARNING > "$OUT/server.log" 2>&1 &
+"$PYTHON" -m reward_server --port "$PORT" --store "$WORK/oni.sqlite" --log-level WARNING > "$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-until curl -s "http://127.0.0.1:$PORT/healthz" > /dev/null; do sleep 1; done
-python examples/torchrl_nethack.py --frames "$FRAMES" --reward-server "http://127.0.0.1:$PORT" \
+until curl -s "http://127.0.0.1:$PORT/healthz" > /dev/null; do
+  kill -0 $SERVER 2>/dev/null || { echo "the reward server exited: see $OUT/server.log" >&2; exit 1; }
+  sleep 1
+done
+"$PYTHON" examples/torchrl_nethack.py --frames "$FRAMES" --reward-server "http://127.0.0.1:$PORT" \
     --run-dir "$WORK/run" > /dev/null 2> "$OUT/train.stderr" &
 TRAINER=$!
 echo "seconds server_rss_mb trainer_rss_mb workers_rss_mb frames" > "$OUT/rss.txt"

@@ -13,8 +13,10 @@ and reverses every other round):
     reward    + the mixed reward
     info      + ``info["oni"]``: every part of the real step
     OniRewardWrapper(server=None), the real one
+    info5     (with ``--slim-info``) as ``info`` with a 5-field ``info["oni"]``: the table version
+              and staleness left out (a proposal: they are the client's, not the step's)
 
-    python -m benchmarks.wrapper_ablation --rounds 14 --table 1000000
+    python -m benchmarks.wrapper_ablation --rounds 14 --table 1000000 [--slim-info]
 """
 
 from __future__ import annotations
@@ -115,18 +117,42 @@ class Info(Read):
         return obs, reward, terminated, truncated, info
 
 
+class SlimInfo(Read):
+    def step(self, action: Any):  # type: ignore[no-untyped-def]
+        obs, extrinsic, terminated, truncated, info = self.env.step(action)
+        message = self._messages[obs["message"].tobytes()]
+        intrinsic = 0.0
+        count = 0
+        if message:
+            count = self._episode_counts.get(message, 0) + 1
+            self._episode_counts[message] = count
+            looked_up = self.table.get(message)
+            if looked_up is not None:
+                intrinsic = looked_up
+        paid = 0.0
+        if intrinsic:
+            paid = 0.4 * count_scaled_intrinsic(intrinsic, count, 3.0)
+        reward = 0.1 * float(extrinsic) + paid
+        info["oni"] = {"message": message, "extrinsic": extrinsic, "intrinsic": intrinsic, "intrinsic_paid": paid,
+                       "episode_count": count}
+        return obs, reward, terminated, truncated, info
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=14)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", type=int, default=1_000_000, help="rows of the lookup arms' table")
+    p.add_argument("--slim-info", action="store_true", help="an arm with a 5-field info['oni']")
     args = p.parse_args()
     table = dict.fromkeys(synthetic_messages(args.table), 0.0)
     raw = gym.make("NetHackScore-v0")
     arms: dict[str, gym.Env] = {"raw NetHackScore": raw, "pass": PassThrough(raw)}
     for name, cls in (("read", Read), ("count", Count), ("lookup", Lookup), ("reward", Reward), ("info", Info)):
         arms[name] = cls(raw, table)
+    if args.slim_info:
+        arms["info5"] = SlimInfo(raw, table)
     arms["OniRewardWrapper"] = OniRewardWrapper(raw, server=None)
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
     for env in arms.values():  # warm every memo on this game's messages
