@@ -167,9 +167,10 @@ class EmbeddedLlama:
         the reward server's RSS crept up while it labelled (925 -> 1,137 MB over 16 minutes,
         ``benchmarks/server_memory.py``; RESULTS.md).
         """
-        sampler = getattr(self._llama, "_sampler", None)
+        llama = self.__dict__.get("_llama")  # not loaded (its load failed): nothing to close
+        sampler = getattr(llama, "_sampler", None)
         if sampler is not None:
-            self._llama._sampler = None
+            llama._sampler = None
             sampler.close()
 
     @cached_property
