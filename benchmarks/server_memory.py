@@ -49,7 +49,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import DEV_DATA, free_port, wait_until_labelled
+from benchmarks.common import DEV_DATA, server_process, wait_until_labelled
 from benchmarks.server_load import client_process, message_pool, rss_mib
 
 REPORT_ENV = "ONI_MEMORY_REPORT"
@@ -118,13 +118,16 @@ def judge_alone(calls: int, keep_sampler: bool, results: mp.Queue) -> None:
     if keep_sampler:  # the "before" arm: what llama-cpp-python does on its own
         llama._close_sampler = lambda: None  # type: ignore[method-assign]
     rss: list[float] = []
+    llama.first_token_logprobs(logprob_messages("You kill the newt!", "default"), 5)  # load, prefix cached
+    started = time.perf_counter()
     for i, message in enumerate(synthetic_messages(calls, start=5_000_000)):
         llama.first_token_logprobs(logprob_messages(message, "default"), 5)
         if i % 100 == 0:
             rss.append(rss_mib(os.getpid()))
+    seconds = time.perf_counter() - started
     before = rss_mib(os.getpid())
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    results.put((rss, before, rss_mib(os.getpid())))
+    results.put((rss, before, rss_mib(os.getpid()), calls / seconds))
 
 
 def compare_judge_alone(calls: int) -> None:
@@ -142,8 +145,8 @@ def compare_judge_alone(calls: int) -> None:
     for row, values in enumerate(zip(*(arms[n][0] for n in names), strict=True)):
         print(f"{row * 100 + 1:7d} " + " ".join(f"{v:24.0f}" for v in values))
     for name in names:
-        _, before, after = arms[name]
-        print(f"{name}: end {before:.0f} MiB, after malloc_trim(0) {after:.0f} MiB")
+        _, before, after, rate = arms[name]
+        print(f"{name}: end {before:.0f} MiB, after malloc_trim(0) {after:.0f} MiB; {rate:.1f} judgements/s")
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -181,32 +184,15 @@ def main() -> None:
         compare_judge_alone(args.judge_alone)
         return
     pool = message_pool(args.data)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.jsonl"
         env = {**os.environ, REPORT_ENV: str(report), TRACE_ENV: "1" if args.trace else "0"}
-        cmd = [sys.executable, "-m", "benchmarks.server_memory", "--serve", "--port", str(port),
-               "--store", str(Path(tmp) / "oni.sqlite"), "--log-level", "WARNING", *args.server_args]
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-        try:
+        with server_process(*args.server_args, module=("benchmarks.server_memory", "--serve"), env=env,
+                            start_timeout=180) as (url, server):
             run(args, url, server, report, pool)
-        finally:
-            server.terminate()
-            server.wait(60)
 
 
 def run(args: argparse.Namespace, url: str, server: subprocess.Popen, report: Path, pool: list[str]) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the reward server did not start")
-        time.sleep(0.5)
     # warm up: the judge loads on its first call; the baseline is taken after it
     httpx.post(url + "/v1/messages", json={"messages": [{"text": m} for m in pool[:32]]}, timeout=60).raise_for_status()
     wait_until_labelled(url)
