@@ -95,16 +95,23 @@ def quantiles_ms(values: list[float]) -> tuple[float, float]:
     return q[49] * 1e3, q[98] * 1e3
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--clients", type=int, default=64)
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--steps-per-second", type=float, default=200.0, help="observe() calls per client per second")
-    p.add_argument("--new-share", type=float, default=0.01, help="share of steps showing a never-seen message")
+def add_client_load_args(p: argparse.ArgumentParser, *, clients: int, seconds: float, steps_per_second: float,
+                         new_share: float, sync_interval: float) -> None:
+    """The options of the simulated wrappers (``client_process`` reads them), with each benchmark's defaults."""
+    p.add_argument("--clients", type=int, default=clients)
+    p.add_argument("--seconds", type=float, default=seconds)
+    p.add_argument("--steps-per-second", type=float, default=steps_per_second,
+                   help="observe() calls per client per second")
+    p.add_argument("--new-share", type=float, default=new_share, help="share of steps showing a never-seen message")
     p.add_argument("--episode-steps", type=int, default=500)
-    p.add_argument("--sync-interval", type=float, default=0.25)
+    p.add_argument("--sync-interval", type=float, default=sync_interval)
     p.add_argument("--data", type=Path, default=DEV_DATA, help="JSONL with a 'message' field (the message pool)")
     p.add_argument("server_args", nargs="*", help="extra reward_server arguments, after --")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_client_load_args(p, clients=64, seconds=60.0, steps_per_second=200.0, new_share=0.01, sync_interval=0.25)
     args = p.parse_args()
     pool = message_pool(args.data)
     ctx = mp.get_context("spawn")

@@ -49,8 +49,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import DEV_DATA, server_process, wait_until_labelled
-from benchmarks.server_load import client_process, message_pool, rss_mib
+from benchmarks.common import server_process, wait_until_labelled
+from benchmarks.server_load import add_client_load_args, client_process, message_pool, rss_mib
 
 REPORT_ENV = "ONI_MEMORY_REPORT"
 TRACE_ENV = "ONI_MEMORY_TRACE"
@@ -167,18 +167,11 @@ def main() -> None:
     if sys.argv[1:2] == ["--serve"]:
         raise SystemExit(serve(sys.argv[2:]))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=900.0)
+    add_client_load_args(p, clients=8, seconds=900.0, steps_per_second=60.0, new_share=0.005, sync_interval=1.0)
     p.add_argument("--sample-every", type=float, default=60.0)
-    p.add_argument("--steps-per-second", type=float, default=60.0, help="observe() calls per client per second")
-    p.add_argument("--new-share", type=float, default=0.005, help="share of steps showing a never-seen message")
-    p.add_argument("--episode-steps", type=int, default=500)
-    p.add_argument("--sync-interval", type=float, default=1.0)
     p.add_argument("--trace", action="store_true", help="tracemalloc in the server (slows it down)")
-    p.add_argument("--data", type=Path, default=DEV_DATA)
     p.add_argument("--judge-alone", type=int, default=0, metavar="N",
                    help="no server: the embedded judge labels N new messages, sampler closed vs left to the GC")
-    p.add_argument("server_args", nargs="*", help="extra reward_server arguments, after --")
     args = p.parse_args()
     if args.judge_alone:
         compare_judge_alone(args.judge_alone)
