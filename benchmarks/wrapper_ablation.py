@@ -11,8 +11,10 @@ and reverses every other round):
     count     + the episodic count of a non-empty message
     lookup    + the reward-table lookup (a plain dict of ``--table`` rows, no client thread)
     reward    + the mixed reward
-    info      + ``info["oni"]``: every part of the real step
-    OniRewardWrapper(server=None), the real one
+    info      + ``info["oni"]``: every part of the real step, as the step was until stop 22
+              (a 7-key dict literal, every part on every step)
+    OniRewardWrapper(server=None), the real one: since stop 22 a copy of a quiet step's info
+              with only what differs stored, and no count or lookup without a message
     info5     (with ``--slim-info``) as ``info`` with a 5-field ``info["oni"]``: the table version
               and staleness left out (a proposal: they are the client's, not the step's)
 
@@ -138,6 +140,19 @@ class SlimInfo(Read):
         return obs, reward, terminated, truncated, info
 
 
+def build_arms(table_rows: int, *, slim_info: bool = False) -> dict[str, gym.Env]:
+    """The ladder over one NLE instance, raw first; the lookup arms share one table of ``table_rows``."""
+    table = dict.fromkeys(synthetic_messages(table_rows), 0.0)
+    raw = gym.make("NetHackScore-v0")
+    arms: dict[str, gym.Env] = {"raw NetHackScore": raw, "pass": PassThrough(raw)}
+    for name, cls in (("read", Read), ("count", Count), ("lookup", Lookup), ("reward", Reward), ("info", Info)):
+        arms[name] = cls(raw, table)
+    if slim_info:
+        arms["info5"] = SlimInfo(raw, table)
+    arms["OniRewardWrapper"] = OniRewardWrapper(raw, server=None)
+    return arms
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20_000)
@@ -146,14 +161,7 @@ def main() -> None:
     p.add_argument("--table", type=int, default=1_000_000, help="rows of the lookup arms' table")
     p.add_argument("--slim-info", action="store_true", help="an arm with a 5-field info['oni']")
     args = p.parse_args()
-    table = dict.fromkeys(synthetic_messages(args.table), 0.0)
-    raw = gym.make("NetHackScore-v0")
-    arms: dict[str, gym.Env] = {"raw NetHackScore": raw, "pass": PassThrough(raw)}
-    for name, cls in (("read", Read), ("count", Count), ("lookup", Lookup), ("reward", Reward), ("info", Info)):
-        arms[name] = cls(raw, table)
-    if args.slim_info:
-        arms["info5"] = SlimInfo(raw, table)
-    arms["OniRewardWrapper"] = OniRewardWrapper(raw, server=None)
+    arms = build_arms(args.table, slim_info=args.slim_info)
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
     for env in arms.values():  # warm every memo on this game's messages
         timed_steps(env, actions, args.seed)

@@ -31,7 +31,8 @@ import multiprocessing
 import statistics
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
@@ -87,9 +88,11 @@ class PassThrough(gym.Wrapper):
         return self.env.step(action)
 
 
-def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace) -> dict[str, list[float]]:
+def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace,
+         around: Callable[[str], AbstractContextManager[object]] = nullcontext) -> dict[str, list[float]]:
     """Steps/s of each arm over ``args.rounds`` rounds; with two arms the order is ABBA, with
-    more it rotates each round and reverses every other one, so no arm has a fixed place."""
+    more it rotates each round and reverses every other one, so no arm has a fixed place.
+    ``around(name)`` is entered for each arm's timed steps (hardware counters use it)."""
     names = list(arms)
     rates: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(args.rounds):
@@ -98,7 +101,8 @@ def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace
         if round_index % 2:
             order.reverse()
         for name in order:
-            rates[name].append(timed_steps(arms[name], actions, args.seed))
+            with around(name):
+                rates[name].append(timed_steps(arms[name], actions, args.seed))
     return rates
 
 

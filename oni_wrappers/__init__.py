@@ -10,6 +10,7 @@ from typing import Any
 
 from oni_wrappers.messages import MessageDecoder, decode_message_bytes, normalize_message
 from oni_wrappers.reward import count_scaled_intrinsic
+from oni_wrappers.step_info import OniStepInfo
 
 _LAZY = {
     "OniRewardWrapper": "oni_wrappers.wrapper",
@@ -23,6 +24,7 @@ __all__ = [
     "MessageDecoder",
     "MissingMessageError",
     "OniRewardWrapper",
+    "OniStepInfo",
     "RewardClient",
     "count_scaled_intrinsic",
     "decode_message_bytes",

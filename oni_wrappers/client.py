@@ -34,6 +34,7 @@ from typing import ClassVar
 import httpx
 
 from oni_wrappers.messages import normalize_message
+from oni_wrappers.step_info import quiet_step_info
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,10 @@ class RewardClient:
         #: the wrapper reads it every step, and a property's clock call there was the dearest
         #: single item of the step path (issue 15).
         self.stale = False
+        #: ``info["oni"]`` of a step with no message and no reward at the current version and
+        #: staleness: the wrapper copies it each step (see :mod:`oni_wrappers.step_info`). Replaced,
+        #: never mutated, whenever either changes, so the step's copy needs no lock.
+        self.quiet_step_info = quiet_step_info(self.version, self.stale)
         self._logged: set[str] = set()
         self._submitted: set[str] = set()
         self._new_messages: collections.deque[str] = collections.deque()
@@ -338,7 +343,9 @@ class RewardClient:
                 "(version %d); last error: %s", self.server_url, self.stale_after, self.version,
                 self.stats.last_error,
             )
-        self.stale = stale
+        if stale != self.stale:
+            self.stale = stale
+            self._publish_quiet_step_info()
         return until_stale
 
     def _fetch_limits(self, http: httpx.Client) -> None:
@@ -443,10 +450,16 @@ class RewardClient:
             self.table.update((str(k), float(v)) for k, v in body["rewards"].items())
         if body["rewards"]:
             self._submitted.difference_update(body["rewards"])  # in the table: no longer pending
-        self.version = int(body["version"])
+        version = int(body["version"])
         self._last_sync = time.monotonic()
-        self.stale = False
+        if version != self.version or self.stale:
+            self.version = version
+            self.stale = False
+            self._publish_quiet_step_info()
         self.stats.syncs += 1
+
+    def _publish_quiet_step_info(self) -> None:
+        self.quiet_step_info = quiet_step_info(self.version, self.stale)
 
     def _get_rewards(self, http: httpx.Client, since: int) -> dict:
         started = time.perf_counter()

@@ -1,16 +1,19 @@
 """``OniRewardWrapper``: adds ONI's LLM-derived intrinsic reward to any env with a message.
 
-Per step the wrapper does: decode the message (a memo hit: ``tobytes`` and one subscript), one
-dict lookup in the mirrored reward table, one counter increment, the reward arithmetic and
-``info["oni"]``. Nothing more: the step must cost under 5% of NLE's own (issue 15), and after
-NetHack's C step every Python operation runs on cold caches, several times slower than in a
-micro-benchmark, so each one counts. New messages are handed to
+Per step the wrapper does: decode the message (a memo hit: ``tobytes`` and one subscript), the
+reward arithmetic and ``info["oni"]`` (a copy of a quiet step's dict, see
+:mod:`oni_wrappers.step_info`); and, only when there is a message, one counter increment and one
+dict lookup in the mirrored reward table. Nothing more: the step must cost under 5% of NLE's own
+(issue 15), and after NetHack's C step every Python operation runs on cold caches, several times
+slower than in a micro-benchmark, so each one counts (``benchmarks/wrapper_counters.py`` counts
+the instructions and cache misses each part adds to a NetHack step). New messages are handed to
 the :class:`~oni_wrappers.client.RewardClient` thread, which talks to the server; nothing on
 the step path touches the network or takes a lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +21,7 @@ import gymnasium as gym
 from oni_wrappers.client import RewardClient
 from oni_wrappers.messages import MessageDecoder
 from oni_wrappers.reward import count_scaled_intrinsic
+from oni_wrappers.step_info import quiet_step_info
 
 
 class MissingMessageError(ValueError):
@@ -77,6 +81,11 @@ class OniRewardWrapper(gym.Wrapper):
         self.client = self._connect(server)
         self._messages = MessageDecoder()
         self._episode_counts: dict[str, int] = {}
+        #: The env's message array and its bytes getter, kept while the env reuses the array
+        #: (NLE does): ``memoryview.tobytes`` is cheaper than ``ndarray.tobytes``.
+        self._message_array: Any = None
+        self._message_bytes: Callable[[], bytes] = bytes
+        self._quiet_step_info = quiet_step_info()  # without a client: table version 0, never stale
 
     def _connect(self, server: str | RewardClient | None) -> RewardClient | None:
         if server is None or isinstance(server, RewardClient):
@@ -94,32 +103,31 @@ class OniRewardWrapper(gym.Wrapper):
 
     def step(self, action: Any):
         obs, extrinsic, terminated, truncated, info = self.env.step(action)
-        message = self._messages[obs[self.message_key].tobytes()]
-        intrinsic = 0.0
-        count = 0
+        message_array = obs[self.message_key]
+        if message_array is not self._message_array:  # NLE refills one array in place: this runs once
+            self._message_array = message_array
+            self._message_bytes = memoryview(message_array).tobytes
+        message = self._messages[self._message_bytes()]
         client = self.client
-        if message:
+        oni = (client.quiet_step_info if client is not None else self._quiet_step_info).copy()
+        reward = self.extrinsic_coef * float(extrinsic)
+        if extrinsic:
+            oni["extrinsic"] = extrinsic
+        if message:  # none on a fifth of random play's steps: no count, no lookup
             count = self._episode_counts.get(message, 0) + 1
             self._episode_counts[message] = count
+            oni["message"] = message
+            oni["episode_count"] = count
             if client is not None:
-                looked_up = client.table.get(message)
-                if looked_up is None:
+                intrinsic = client.table.get(message)
+                if intrinsic is None:
                     client.observe(message)
-                else:
-                    intrinsic = looked_up
-        paid = 0.0  # most steps pay no intrinsic reward: no call at all on them
-        if intrinsic:
-            paid = self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
-        reward = self.extrinsic_coef * float(extrinsic) + paid
-        info["oni"] = {
-            "message": message,
-            "extrinsic": extrinsic,
-            "intrinsic": intrinsic,
-            "intrinsic_paid": paid,
-            "episode_count": count,
-            "table_version": client.version if client is not None else 0,
-            "stale": client.stale if client is not None else False,
-        }
+                elif intrinsic:
+                    paid = self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
+                    reward += paid
+                    oni["intrinsic"] = intrinsic
+                    oni["intrinsic_paid"] = paid
+        info["oni"] = oni
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
@@ -132,6 +140,7 @@ class OniRewardWrapper(gym.Wrapper):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["client"] = None  # reconnected from _server on the other side
+        state["_message_array"], state["_message_bytes"] = None, bytes  # a memoryview does not pickle
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ import pytest
 
 from benchmarks.common import free_port
 from oni_wrappers import MissingMessageError, OniRewardWrapper, RewardClient
+from oni_wrappers.messages import decode_message_bytes
+from oni_wrappers.step_info import OniStepInfo, quiet_step_info
 
 
 def run(env, steps, seed=0, with_episode_ends=False):
@@ -122,3 +124,29 @@ def test_wrapper_pickles_and_reconnects(fake_server):
     assert clone is client  # same process: the shared client
     env.close()
     client.close()
+
+
+def test_each_step_gets_its_own_info_and_the_message_the_env_shows():
+    # The step copies a quiet step's info["oni"] and reads the message through a memoryview of
+    # NLE's message array, which NLE refills in place: each info must still be that step's own.
+    env = OniRewardWrapper(gym.make("NetHackScore-v0"), server=None)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    infos, messages = [], set()
+    for _ in range(300):
+        obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+        oni = info["oni"]
+        assert set(oni) == set(OniStepInfo.__annotations__)
+        assert oni["message"] == decode_message_bytes(obs["message"].tobytes())
+        assert oni["episode_count"] == (env._episode_counts[oni["message"]] if oni["message"] else 0)
+        messages.add(oni["message"])
+        oni["message"] = "a caller's edit"  # stays in this step's dict
+        infos.append(oni)
+        if terminated or truncated:
+            env.reset()
+    assert len({id(oni) for oni in infos}) == len(infos)
+    assert len(messages) > 3  # the array changed under the kept view, and the messages with it
+    assert env._quiet_step_info == quiet_step_info()
+    state = env.__getstate__()
+    pickle.dumps({key: state[key] for key in ("_message_array", "_message_bytes", "_quiet_step_info")})
+    env.close()
