@@ -19,6 +19,7 @@ and reverses every other round):
               and staleness left out (a proposal: they are the client's, not the step's)
 
     python -m benchmarks.wrapper_ablation --rounds 14 --table 1000000 [--slim-info]
+    python -m benchmarks.wrapper_ablation --message-shares   # what the game shows, no timing
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import nle  # noqa: F401
 import numpy as np
 
 from benchmarks.common import synthetic_messages
-from benchmarks.wrapper_overhead import PassThrough, abba, timed_steps
+from benchmarks.wrapper_overhead import PassThrough, abba, reset_same_game, timed_steps
 from oni_wrappers import OniRewardWrapper
 from oni_wrappers.messages import MessageDecoder
 from oni_wrappers.reward import count_scaled_intrinsic
@@ -153,6 +154,24 @@ def build_arms(table_rows: int, *, slim_info: bool = False) -> dict[str, gym.Env
     return arms
 
 
+def message_shares(actions: np.ndarray, seed: int) -> str:
+    """What the benchmark's game shows: the share of steps with no message, and with one of 64 bytes
+    or more (the step's cost depends on both: no message skips the count and the lookup)."""
+    env = gym.make("NetHackScore-v0")
+    reset_same_game(env, seed)
+    lengths = []
+    for action in actions:
+        obs, _, terminated, truncated, _ = env.step(action)
+        end = obs["message"].tobytes().find(b"\0")
+        lengths.append(end if end >= 0 else len(obs["message"]))
+        if terminated or truncated:
+            reset_same_game(env, seed)
+    env.close()
+    lengths_array = np.array(lengths)
+    return (f"{len(lengths)} steps: no message on {np.mean(lengths_array == 0):.1%}, "
+            f"a message of 64 bytes or more on {np.mean(lengths_array >= 64):.1%}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20_000)
@@ -160,7 +179,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", type=int, default=1_000_000, help="rows of the lookup arms' table")
     p.add_argument("--slim-info", action="store_true", help="an arm with a 5-field info['oni']")
+    p.add_argument("--message-shares", action="store_true",
+                   help="only print how many of the game's steps show no message, or a long one")
     args = p.parse_args()
+    if args.message_shares:
+        print(message_shares(np.random.default_rng(args.seed).integers(0, 23, size=args.steps), args.seed))
+        return
     arms = build_arms(args.table, slim_info=args.slim_info)
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
     for env in arms.values():  # warm every memo on this game's messages

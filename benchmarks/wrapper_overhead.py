@@ -18,6 +18,10 @@ those messages would be: a thread here would take this process's GIL from the en
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 6 --table 1000000
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 10 --no-server   # the wrapper alone
     python -m benchmarks.wrapper_overhead --steps 20000 --rounds 12 --table 1000000 --passthrough
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 20 --table 1000000 --previous-step
+
+``--previous-step`` adds an arm with the wrapper's step as it was until stop 22 on the same
+client (a same-process before/after of the step's rearrangement).
 
 ``--passthrough`` adds a third arm: a ``gymnasium.Wrapper`` whose step only forwards the call,
 the floor any Python wrapper pays (its frame, its tuple, and NetHack's step running after some
@@ -49,6 +53,7 @@ from benchmarks.common import (
     wait_until_labelled,
 )
 from oni_wrappers import OniRewardWrapper
+from oni_wrappers.reward import count_scaled_intrinsic
 
 #: a server whose LLM never answers (a closed port) and that starts without asking it
 NO_LLM = ["--llm", "hosted_vllm/none", "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--no-preflight",
@@ -88,6 +93,42 @@ class PassThrough(gym.Wrapper):
         return self.env.step(action)
 
 
+class PreviousStep(OniRewardWrapper):
+    """``OniRewardWrapper`` with its step as it was until stop 22 (the message read by
+    ``ndarray.tobytes``, ``info["oni"]`` a 7-key literal built on every step): the "before" arm
+    of ``--previous-step``, on the same client, table and server as the current one."""
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        obs, extrinsic, terminated, truncated, info = self.env.step(action)
+        message = self._messages[obs[self.message_key].tobytes()]
+        intrinsic = 0.0
+        count = 0
+        client = self.client
+        if message:
+            count = self._episode_counts.get(message, 0) + 1
+            self._episode_counts[message] = count
+            if client is not None:
+                looked_up = client.table.get(message)
+                if looked_up is None:
+                    client.observe(message)
+                else:
+                    intrinsic = looked_up
+        paid = 0.0
+        if intrinsic:
+            paid = self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
+        reward = self.extrinsic_coef * float(extrinsic) + paid
+        info["oni"] = {
+            "message": message,
+            "extrinsic": extrinsic,
+            "intrinsic": intrinsic,
+            "intrinsic_paid": paid,
+            "episode_count": count,
+            "table_version": client.version if client is not None else 0,
+            "stale": client.stale if client is not None else False,
+        }
+        return obs, reward, terminated, truncated, info
+
+
 def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace,
          around: Callable[[str], AbstractContextManager[object]] = nullcontext) -> dict[str, list[float]]:
     """Steps/s of each arm over ``args.rounds`` rounds; with two arms the order is ABBA, with
@@ -117,6 +158,10 @@ def report(rates: dict[str, list[float]]) -> None:
         target = "  (target >= 0.95)" if name == "OniRewardWrapper" else ""
         print(f"ratio {name}/raw: median {statistics.median(ratios):.3f}  per round "
               f"{[round(x, 3) for x in ratios]}{target}")
+    if "previous step" in rates:
+        ratios = [w / r for w, r in zip(rates["OniRewardWrapper"], rates["previous step"], strict=True)]
+        print(f"ratio OniRewardWrapper/previous step: median {statistics.median(ratios):.3f}  per round "
+              f"{[round(x, 3) for x in ratios]}")
 
 
 def main() -> None:
@@ -128,6 +173,8 @@ def main() -> None:
     p.add_argument("--no-server", action="store_true",
                    help="the wrapper with no client and no server: its own step cost alone")
     p.add_argument("--passthrough", action="store_true", help="a third arm: a wrapper that only forwards step()")
+    p.add_argument("--previous-step", action="store_true",
+                   help="an arm with the wrapper's step as it was until stop 22, on the same client")
     args = p.parse_args()
 
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
@@ -176,6 +223,9 @@ def arms(raw: gym.Env, wrapped: gym.Env, args: argparse.Namespace) -> dict[str, 
     out = {"raw NetHackScore": raw, "OniRewardWrapper": wrapped}
     if args.passthrough:
         out["PassThrough"] = PassThrough(raw)
+    if args.previous_step:
+        client = wrapped.client if isinstance(wrapped, OniRewardWrapper) else None
+        out["previous step"] = PreviousStep(raw, server=client)
     return out
 
 
