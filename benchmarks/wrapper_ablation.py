@@ -172,13 +172,18 @@ def message_shares(actions: np.ndarray, seed: int) -> str:
             f"a message of 64 bytes or more on {np.mean(lengths_array >= 64):.1%}")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_ladder_args(p: argparse.ArgumentParser, *, rounds: int) -> None:
+    """The ladder's options (``wrapper_counters`` runs the same ladder)."""
     p.add_argument("--steps", type=int, default=20_000)
-    p.add_argument("--rounds", type=int, default=14)
+    p.add_argument("--rounds", type=int, default=rounds)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", type=int, default=1_000_000, help="rows of the lookup arms' table")
     p.add_argument("--slim-info", action="store_true", help="an arm with a 5-field info['oni']")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_ladder_args(p, rounds=14)
     p.add_argument("--message-shares", action="store_true",
                    help="only print how many of the game's steps show no message, or a long one")
     args = p.parse_args()

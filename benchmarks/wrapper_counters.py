@@ -121,12 +121,10 @@ def parent(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from benchmarks.wrapper_ablation import add_ladder_args
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=20_000)
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--table", type=int, default=1_000_000, help="rows of the lookup arms' table")
-    p.add_argument("--slim-info", action="store_true", help="an arm with a 5-field info['oni']")
+    add_ladder_args(p, rounds=4)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--count-arm", help=argparse.SUPPRESS)
     p.add_argument("--ctl", help=argparse.SUPPRESS)
