@@ -57,7 +57,10 @@ def test_rewards_mix_labels_with_episode_counts(fake_server):
         count_exponent=3.0,
     )
     paid, counts, version = 0, {}, 0
-    for reward, oni, episode_ended in run(env, 300, seed=1, with_episode_ends=True):
+    steps = run(env, 300, seed=1, with_episode_ends=True)
+    # the client synced before the first step: its version reaches info["oni"] (the quiet dict it republishes)
+    assert steps[0][1]["table_version"] > 0
+    for reward, oni, episode_ended in steps:
         msg = oni["message"]
         if msg:
             counts[msg] = counts.get(msg, 0) + 1
