@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -20,6 +21,20 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 DEV_DATA = DATA_DIR / "messages_dev.jsonl"
 #: What training agents meet (default, gold, combat, stairs goals), with how often they met each.
 AGENTPLAY_DATA = DATA_DIR / "messages_agentplay_dev.jsonl"
+
+
+def interpreter() -> str:
+    """Which CPython runs the benchmark, and whether it calls into a shared ``libpython``.
+
+    The wrapper's cost is interpreter work, so it depends on the build: pyenv's default build links
+    ``libpython`` as a shared library (every call inside the interpreter goes through the PLT) and
+    is not profile-optimised, while distro, conda and python.org builds are usually static and
+    optimised. Read from this process's own memory map, which cannot be wrong about it.
+    """
+    maps = Path("/proc/self/maps")
+    shared = "libpython" in maps.read_text() if maps.exists() else None
+    linked = {True: "libpython shared", False: "libpython static", None: "linking unknown"}[shared]
+    return f"Python {platform.python_version()} at {sys.executable} ({linked})"
 
 
 def free_port() -> int:

@@ -32,7 +32,7 @@ import gymnasium as gym
 import nle  # noqa: F401
 import numpy as np
 
-from benchmarks.common import synthetic_messages
+from benchmarks.common import interpreter, synthetic_messages
 from benchmarks.wrapper_overhead import PassThrough, abba, reset_same_game, timed_steps
 from oni_wrappers import OniRewardWrapper
 from oni_wrappers.messages import MessageDecoder
@@ -190,6 +190,7 @@ def main() -> None:
     if args.message_shares:
         print(message_shares(np.random.default_rng(args.seed).integers(0, 23, size=args.steps), args.seed))
         return
+    print(interpreter(), flush=True)
     arms = build_arms(args.table, slim_info=args.slim_info)
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
     for env in arms.values():  # warm every memo on this game's messages

@@ -94,13 +94,15 @@ def count_arm(arm: str, args: argparse.Namespace, tmp: Path) -> dict[str, tuple[
 def parent(args: argparse.Namespace) -> None:
     if shutil.which("perf") is None:
         sys.exit("perf is not installed (Debian: apt install linux-perf)")
+    from benchmarks.common import interpreter
     from benchmarks.wrapper_ablation import build_arms
 
     names = list(build_arms(0, slim_info=args.slim_info))  # the arm names only (a table of 0 rows)
     with tempfile.TemporaryDirectory(prefix="oni_counters_") as tmp_name:
         results = {name: count_arm(name, args, Path(tmp_name)) for name in names}
     raw = results["raw NetHackScore"]
-    print(f"\nper NetHack step ({args.rounds} rounds x {args.steps} steps counted per arm, table {args.table} rows); "
+    print(f"\n{interpreter()}")
+    print(f"per NetHack step ({args.rounds} rounds x {args.steps} steps counted per arm, table {args.table} rows); "
           "in brackets: minus raw NLE")
     header = "".join(f"{SHORT[e]:>22}" for e in EVENTS)
     print(f"{'arm':<18}{header}")

@@ -47,6 +47,7 @@ import numpy as np
 
 from benchmarks.common import (
     free_port,
+    interpreter,
     make_labelled_store,
     running_server,
     synthetic_messages,
@@ -177,6 +178,7 @@ def main() -> None:
                    help="an arm with the wrapper's step as it was until stop 22, on the same client")
     args = p.parse_args()
 
+    print(interpreter(), flush=True)
     actions = np.random.default_rng(args.seed).integers(0, 23, size=args.steps)
     if args.no_server:
         raw = gym.make("NetHackScore-v0")
