@@ -12,6 +12,11 @@ control FIFO, only around the counted arm's steps. Counts are user space only (`
 kernel lets an unprivileged process count its own user-space events) and per step, resets and
 all (the game and the actions are the same in every arm, so they cancel in the differences).
 
+How exact: an arm's count moves by a few hundred instructions a step from one child to another
+(the forwarding arm read +37, +464 and -68 over raw in three runs, and the unchanged ``info``
+arm +7,711, +7,650 and +7,292), so differences under ~500 are not resolved; and raw NLE's own
+count differs between days (NetHack reads the clock), so compare arms within one run.
+
 Needs ``perf`` (Debian: ``linux-perf``) and hardware counters in the VM.
 
     python -m benchmarks.wrapper_counters --rounds 4 --table 1000000
@@ -81,7 +86,11 @@ def count_arm(arm: str, args: argparse.Namespace, tmp: Path) -> dict[str, tuple[
                "--rounds", str(args.rounds), "--seed", str(args.seed), "--table", str(args.table)]
     if args.slim_info:
         command.append("--slim-info")
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # perf says "Events enabled" there
+    # One string-hash seed for every child: dict probe sequences (the memo, the 1M-row table) then
+    # match, so the arms differ only in their code. NetHack itself reads the clock (moon phase,
+    # night), likely why raw NLE's count differs between days: compare arms of one run, not runs.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)  # perf says "Events enabled" there
     steps = args.steps * args.rounds
     counts: dict[str, tuple[float, str]] = {}
     for row in csv.reader(line for line in out.read_text().splitlines() if line and not line.startswith("#")):
