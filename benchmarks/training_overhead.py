@@ -3,7 +3,9 @@
 Same process, same training loop (``oni_rl.train``), same seeds and sizes, runs interleaved
 ABBA (none, retrieval, retrieval, none, ...) so both arms see the same machine noise. Both arms
 step the same wrapper (``none`` has an empty table and no server), so the ratio is what the
-reward adds: the client threads in the workers, the server, and the LLM labelling new messages.
+reward adds: the client threads in the workers, the server, and the LLM labelling new messages —
+and, unless ``--learner-threads`` sets both, one torch thread fewer for the learner beside a
+local server (the trainer leaves a core to its LLM; see ``oni_rl.train.learner_threads``).
 
 The retrieval arm talks to a reward server in its own process (as in a real deployment).
 First one unmeasured-for-the-ratio "cold" run fills its store: the embedded LLM labels what
@@ -12,11 +14,18 @@ CPU from the envs and the learner, which a GPU-served LLM on another host would 
 Target: warm ratio ≥ 0.9.
 
     python -m benchmarks.training_overhead --frames 4096 --rounds 2
+
+With ``--server-args`` naming an LLM that never answers, the retrieval arm pays the client, the
+server and the table but no labelling, which splits ONI's cost between the two (RESULTS.md):
+
+    python -m benchmarks.training_overhead --frames 16384 --rounds 2 --server-args \
+        "--llm hosted_vllm/none --api-base http://127.0.0.1:9/v1 --no-preflight --calibration fixed --llm-retries 0"
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import tempfile
 from pathlib import Path
@@ -30,6 +39,7 @@ def run(reward: str, frames: int, args: argparse.Namespace, tmp: Path, tag: str,
         task=args.task, reward=reward, frames=frames, seed=args.seed, workers=args.workers,
         envs_per_worker=args.envs_per_worker, rollout=args.rollout, run_dir=tmp / tag, reward_server=server,
         max_episode_steps=args.max_episode_steps, checkpoint_every=10**9, progress=False,
+        learner_threads=args.learner_threads,
     )
     result = train(config)
     print(f"  {tag:<16} {reward:<10} {result.frames_per_second:7.1f} frames/s "
@@ -47,9 +57,13 @@ def main() -> None:
     p.add_argument("--rollout", type=int, default=64)
     p.add_argument("--max-episode-steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--llm", nargs="*", default=[], help="extra reward_server arguments, e.g. --llm MODEL")
+    p.add_argument("--learner-threads", type=int, default=None,
+                   help="the learner's torch threads in both arms (default: the trainer's choice, which "
+                        "leaves a core to a local reward server's LLM, so the arms then differ in threads)")
+    p.add_argument("--server-args", default="", type=shlex.split,
+                   help="extra reward_server arguments in one string, e.g. \"--llm MODEL --api-base URL\"")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_name, running_server(*args.llm) as server:
+    with tempfile.TemporaryDirectory() as tmp_name, running_server(*args.server_args) as server:
         tmp = Path(tmp_name)
         print(f"{args.task}, {args.workers} workers x {args.envs_per_worker} envs, {args.frames} frames a run")
         cold = run("retrieval", args.frames, args, tmp, "cold store", server)
