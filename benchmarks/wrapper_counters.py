@@ -20,12 +20,14 @@ count differs between days (NetHack reads the clock), so compare arms within one
 Needs ``perf`` (Debian: ``linux-perf``) and hardware counters in the VM.
 
     python -m benchmarks.wrapper_counters --rounds 4 --table 1000000
+    python -m benchmarks.wrapper_counters --rounds 2 --table 1000000 --compiled-wrapper   # needs Cython
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -49,6 +51,11 @@ def child(args: argparse.Namespace) -> None:
     from benchmarks.wrapper_ablation import build_arms
     from benchmarks.wrapper_overhead import abba, timed_steps
 
+    if args.compiled_wrapper:
+        import oni_wrappers.wrapper
+
+        if not oni_wrappers.wrapper.__file__.endswith(".so"):
+            sys.exit(f"expected the compiled wrapper, imported {oni_wrappers.wrapper.__file__}")
     arms = build_arms(args.table, slim_info=args.slim_info)
     if args.count_arm not in arms:
         sys.exit(f"no arm {args.count_arm!r}; arms: {list(arms)}")
@@ -75,7 +82,8 @@ def child(args: argparse.Namespace) -> None:
         abba(arms, actions, args, around=counting)
 
 
-def count_arm(arm: str, args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float, str]]:
+def count_arm(arm: str, args: argparse.Namespace, tmp: Path, extra_env: dict[str, str],
+              cwd: Path | None) -> dict[str, tuple[float, str]]:
     """``{event: (count per step, percent of time counted)}`` for one arm, from its own child."""
     ctl, ack, out = tmp / f"{arm}.ctl", tmp / f"{arm}.ack", tmp / f"{arm}.csv"
     os.mkfifo(ctl)
@@ -86,11 +94,13 @@ def count_arm(arm: str, args: argparse.Namespace, tmp: Path) -> dict[str, tuple[
                "--rounds", str(args.rounds), "--seed", str(args.seed), "--table", str(args.table)]
     if args.slim_info:
         command.append("--slim-info")
+    if args.compiled_wrapper:
+        command.append("--compiled-wrapper")
     # One string-hash seed for every child: dict probe sequences (the memo, the 1M-row table) then
     # match, so the arms differ only in their code. NetHack itself reads the clock (moon phase,
     # night), likely why raw NLE's count differs between days: compare arms of one run, not runs.
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)  # perf says "Events enabled" there
+    env = {**os.environ, "PYTHONHASHSEED": "0", **extra_env}
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=cwd)  # perf says "Events enabled" there
     steps = args.steps * args.rounds
     counts: dict[str, tuple[float, str]] = {}
     for row in csv.reader(line for line in out.read_text().splitlines() if line and not line.startswith("#")):
@@ -98,6 +108,25 @@ def count_arm(arm: str, args: argparse.Namespace, tmp: Path) -> dict[str, tuple[
         if value.replace(".", "").isdigit():
             counts[event.removesuffix(":u")] = (float(value) / steps, running)
     return counts
+
+
+def compiled_wrapper(tmp: Path) -> tuple[dict[str, str], Path]:
+    """A copy of ``oni_wrappers`` with ``wrapper.py`` compiled by Cython, and how to make children use it.
+
+    What a compiled step would save (issue 15's option of compiling the step): the same source,
+    its bytecode dispatch replaced by C calls. Needs Cython (``pip install cython``; not a
+    dependency of oni) and a C compiler.
+    """
+    if importlib.util.find_spec("Cython") is None:
+        sys.exit("--compiled-wrapper needs Cython: pip install cython")
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copytree(repo / "oni_wrappers", tmp / "compiled" / "oni_wrappers",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-3", "-q",
+                    str(tmp / "compiled" / "oni_wrappers" / "wrapper.py")], check=True)
+    # the children run in the copy's folder, with it first on the path: the editable install's
+    # source folder must not be the current directory, or its wrapper.py would be imported
+    return {"PYTHONPATH": os.pathsep.join([str(tmp / "compiled"), str(repo)])}, tmp / "compiled"
 
 
 def parent(args: argparse.Namespace) -> None:
@@ -108,9 +137,10 @@ def parent(args: argparse.Namespace) -> None:
 
     names = list(build_arms(0, slim_info=args.slim_info))  # the arm names only (a table of 0 rows)
     with tempfile.TemporaryDirectory(prefix="oni_counters_") as tmp_name:
-        results = {name: count_arm(name, args, Path(tmp_name)) for name in names}
+        extra_env, cwd = compiled_wrapper(Path(tmp_name)) if args.compiled_wrapper else ({}, None)
+        results = {name: count_arm(name, args, Path(tmp_name), extra_env, cwd) for name in names}
     raw = results["raw NetHackScore"]
-    print(f"\n{interpreter()}")
+    print(f"\n{interpreter()}" + ("; oni_wrappers/wrapper.py compiled by Cython" if args.compiled_wrapper else ""))
     print(f"per NetHack step ({args.rounds} rounds x {args.steps} steps counted per arm, table {args.table} rows); "
           "in brackets: minus raw NLE")
     header = "".join(f"{SHORT[e]:>22}" for e in EVENTS)
@@ -136,6 +166,8 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_ladder_args(p, rounds=4)
+    p.add_argument("--compiled-wrapper", action="store_true",
+                   help="count oni_wrappers/wrapper.py compiled by Cython (needs Cython): a compiled step's saving")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--count-arm", help=argparse.SUPPRESS)
     p.add_argument("--ctl", help=argparse.SUPPRESS)
