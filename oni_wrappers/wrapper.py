@@ -1,14 +1,14 @@
 """``OniRewardWrapper``: adds ONI's LLM-derived intrinsic reward to any env with a message.
 
-Per step the wrapper does: decode the message (``tobytes``, then the last step's text if the
-bytes are the same, else a memo hit: one subscript), the reward arithmetic and ``info["oni"]`` (a
-copy of a quiet step's dict, see :mod:`oni_wrappers.step_info`); and, only when there is a
-message, one counter increment and one dict lookup in the mirrored reward table. Nothing more:
-the step must cost under 5% of NLE's own (issue 15), and after NetHack's C step every Python
-operation runs on cold caches, several times slower than in a micro-benchmark, so each one
-counts (``benchmarks/wrapper_counters.py`` counts the instructions and cache misses each part adds
-to a NetHack step). New messages are handed to the :class:`~oni_wrappers.client.RewardClient`
-thread, which talks to the server; nothing on the step path touches the network or takes a lock.
+Per step the wrapper does: decode the message (a memo hit: ``tobytes`` and one subscript), the
+reward arithmetic and ``info["oni"]`` (a copy of a quiet step's dict, see
+:mod:`oni_wrappers.step_info`); and, only when there is a message, one counter increment and one
+dict lookup in the mirrored reward table. Nothing more: the step must cost under 5% of NLE's own
+(issue 15), and after NetHack's C step every Python operation runs on cold caches, several times
+slower than in a micro-benchmark, so each one counts (``benchmarks/wrapper_counters.py`` counts
+the instructions and cache misses each part adds to a NetHack step). New messages are handed to
+the :class:`~oni_wrappers.client.RewardClient` thread, which talks to the server; nothing on
+the step path touches the network or takes a lock.
 """
 
 from __future__ import annotations
@@ -85,9 +85,6 @@ class OniRewardWrapper(gym.Wrapper):
         #: (NLE does): ``memoryview.tobytes`` is cheaper than ``ndarray.tobytes``.
         self._message_array: Any = None
         self._message_bytes: Callable[[], bytes] = bytes
-        #: the last step's raw message and its text: consecutive steps often show the same bytes
-        self._last_raw = b""
-        self._last_message = self._messages[self._last_raw]
         self._quiet_step_info = quiet_step_info()  # without a client: table version 0, never stale
 
     def _connect(self, server: str | RewardClient | None) -> RewardClient | None:
@@ -110,12 +107,7 @@ class OniRewardWrapper(gym.Wrapper):
         if message_array is not self._message_array:  # NLE refills one array in place: this runs once
             self._message_array = message_array
             self._message_bytes = memoryview(message_array).tobytes
-        raw = self._message_bytes()
-        if raw == self._last_raw:  # a memcmp; a third of random play's steps repeat the last one's bytes
-            message = self._last_message
-        else:  # the memo hashes all 256 bytes
-            message = self._last_message = self._messages[raw]
-            self._last_raw = raw
+        message = self._messages[self._message_bytes()]
         client = self.client
         oni = (client.quiet_step_info if client is not None else self._quiet_step_info).copy()
         if extrinsic:
