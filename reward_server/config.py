@@ -19,6 +19,10 @@ from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_
 from reward_server.judging.prompts import GOALS, LabelMode, PromptStyle
 from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of
 from reward_server.models.calibration import CalibrationMode
+from reward_server.models.registry import REWARD_MODELS, describe_models
+
+#: the ``--reward-model`` choices, read from the registry
+RewardModelName = Literal[tuple(REWARD_MODELS)]  # type: ignore[valid-type]
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +78,11 @@ class ServerConfig(BaseSettings):
         "answers about single messages kept in memory, so a part met in many lines is asked once"))
 
     # ------------------------------------------------------------------------- labels → reward
-    reward_model: Literal["retrieval", "classification", "ranking"] = Field("retrieval", description=(
-        "retrieval: the LLM's label is the reward; classification: a classifier distilled from the labels "
-        "rewards every message; ranking: a Bradley-Terry model of preferences (online Motif)"))
+    reward_model: RewardModelName = Field("retrieval", description=describe_models())
+    offline: bool = Field(False, description=(
+        "learn from the store's answers only (e.g. imported with 'python -m reward_server import'): no message "
+        "is sent to the LLM; a learned model is fit once at start and then frozen (Motif's offline setting). "
+        "The calibration messages are still scored once if the store has no cut for the question"))
     calibration: CalibrationMode = Field("examples", description=(
         "log-odds cut: examples (set from the judge's scores of labelled calibration messages, "
         "--positive-share a ceiling), quantile (a quota: the top --positive-share), fixed (--threshold)"))
@@ -87,7 +93,13 @@ class ServerConfig(BaseSettings):
     train_every: int = Field(64, ge=1, description="learned models: refit after this many new labels/preferences")
     train_interval: float = Field(5.0, gt=0.0, description="learned models: or this many seconds after the first unfitted one")
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="classification: probability that pays 1")
-    rank_threshold: float = Field(0.5, description="ranking: normalised score z above which a message pays z")
+    rank_cut: Literal["examples", "fixed"] = Field("examples", description=(
+        "ranking: examples (the cut on the normalised score z that separates the labelled calibration messages; "
+        "a message above it pays z - cut) or fixed (z above --rank-threshold pays z: a quota of what arrives)"))
+    rank_threshold: float = Field(0.5, description="ranking with --rank-cut fixed: normalised score z above which a message pays z")
+    bow_threshold: float | None = Field(None, description=(
+        "ellm-bow: cosine similarity above which a message pays its similarity. Default: the cut that best "
+        "separates the labelled calibration messages' similarities (balanced accuracy)"))
     pairs_per_message: int = Field(2, ge=1, le=64, description="ranking: comparisons per distinct message")
     preferences: Literal["auto", "pairwise", "labels"] = Field("auto", description=(
         "ranking: pairwise (the paper's question about two messages) or labels (P(a > b) from the difference "

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from benchmarks.common import AGENTPLAY_DATA, DEV_DATA
 from reward_server.judging.prompts import GOALS, calibration_examples, worked_examples
 from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
-from reward_server.models.retrieval import RetrievalModel
+from reward_server.models.labels import Labels
 from reward_server.storage.store import Annotation
 
 
@@ -82,7 +82,7 @@ def test_incremental_labels_equal_a_full_recomputation(batches, share, evidence)
     """Whatever the order, re-scores and cut moves: the published rows match labelling every
     score against the current cut from scratch."""
     calibrator = ThresholdCalibrator("examples", positive_share=share, min_samples=8)
-    model = RetrievalModel(calibrator)
+    model = Labels(calibrator)
     published: dict[str, float] = {}
     scores: dict[str, float] = {}
     for i, batch in enumerate(batches):
@@ -98,7 +98,7 @@ def test_incremental_labels_equal_a_full_recomputation(batches, share, evidence)
 
 def test_a_moved_cut_proposes_only_the_flipped_rows():
     calibrator = ThresholdCalibrator("fixed", fixed_threshold=0.0)
-    model = RetrievalModel(calibrator)
+    model = Labels(calibrator)
     rng = random.Random(0)
     model.add([Annotation(f"m{i}", None, rng.uniform(-3, 3), "") for i in range(10_000)])
     calibrator.fixed_threshold = 0.1

@@ -9,7 +9,8 @@ from reward_server.judging.parsing import UnparsableAnswer, parse_preference
 from reward_server.judging.prompts import ranking_messages, ranking_prompt, ranking_prompt_version
 from reward_server.models.classification import ClassificationModel, heldout_balanced_accuracy
 from reward_server.models.features import FeatureCache, message_family
-from reward_server.models.ranking import BradleyTerryModel, PairSampler, Preference, debiased_preferences
+from reward_server.models.pairs import PairSampler
+from reward_server.models.ranking import BradleyTerryModel, Preference, debiased_preferences
 from reward_server.storage.store import StoredPreference
 
 # best first: the order the synthetic judge below holds

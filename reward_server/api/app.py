@@ -157,7 +157,7 @@ async def post_score(request: web.Request) -> web.Response:
     texts = _check_texts(body.messages, service.config, "messages")
     out = ScoreOut(
         version=service.table.version,
-        threshold=service.retrieval.calibrator.threshold,
+        threshold=service.labels.calibrator.threshold,
         scores=await service.score(texts),
     )
     return web.Response(text=out.model_dump_json(), content_type="application/json")

@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from reward_server.models.base import ModelContext, RewardModel
 from reward_server.models.features import FeatureCache, message_family
 from reward_server.models.linear import FitReport, LinearRewardModel
 
@@ -103,3 +104,17 @@ def heldout_balanced_accuracy(
             continue
         predicted[test] = make().fit(x[train], y[train]).predict(x[test])
     return float(np.mean([np.mean(predicted[y == c] == c) for c in (0, 1)]))
+
+
+class Classification(RewardModel):
+    """The classifier's prediction is the reward of every message seen, labelled or not; until
+    its first fit, the labels themselves are served."""
+
+    name = "classification"
+    summary = "a classifier distilled from the labels rewards every message, labelled or not"
+
+    def __init__(self, context: ModelContext) -> None:
+        super().__init__(context)
+        settings = context.settings
+        self.learner = ClassificationModel(FeatureCache(max_rows=settings.feature_cache_rows),
+                                           decision_threshold=settings.decision_threshold)

@@ -6,18 +6,21 @@ the "1"-vs-"2" log-odds in logprob mode. The model is r(msg) = w · φ(msg) over
 n-gram features, fit by logistic regression on φ(a) − φ(b) with soft targets (each pair is a
 positive row weighted p and a negative row weighted 1 − p), so it ranks unseen messages too.
 
-Served rewards are r normalised by the mean and standard deviation over all messages seen,
-then thresholded: z if z > ``rank_threshold`` else 0. Most messages pay nothing, the best pay
-positive — as the reference does with its Motif reward.
+Served rewards are r normalised by the mean and standard deviation over all messages seen (z),
+paid above a cut. The cut follows the evidence (``--rank-cut examples``, the default): the
+normalised scores of the labelled calibration messages (never trained on) are separated by
+:func:`~reward_server.models.calibration.evidence_cut`, as retrieval's log-odds are, and a message
+above it pays ``z - cut``. A fixed cut on z (``--rank-cut fixed``, ``--rank-threshold``; the
+reference's Motif threshold) pays z above it; it pays a share of whatever arrives (a quota),
+which on agent play is mostly junk.
 
-:class:`PairSampler` chooses what to ask: each message gets ``pairs_per_message`` comparisons,
-half against recent messages (what the current policy sees) and half against any message seen.
+:class:`~reward_server.models.pairs.PairSampler` chooses what to ask (or, from labels, which
+pairs to derive).
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
+from reward_server.models.base import ModelContext, RewardModel, Source
+from reward_server.models.calibration import evidence_cut
 from reward_server.models.features import FeatureCache
 from reward_server.models.linear import FitReport, LinearRewardModel
 from reward_server.storage.store import StoredPreference
@@ -67,14 +72,16 @@ def debiased_preferences(stored: list[StoredPreference]) -> list[Preference]:
 
 class BradleyTerryModel(LinearRewardModel):
     """r(msg) = w · φ(msg), fit to preferences; the reward is r normalised over every message
-    seen (z), paid where z exceeds ``rank_threshold``."""
+    seen (z), paid above the cut set from ``calibration`` (or above ``rank_threshold`` without)."""
 
     name = "ranking"
 
-    def __init__(self, features: FeatureCache, rank_threshold: float = 0.5, c: float = 10.0) -> None:
+    def __init__(self, features: FeatureCache, rank_threshold: float = 0.5, c: float = 10.0,
+                 calibration: Sequence[tuple[str, int]] = ()) -> None:
         super().__init__(features)
         self.rank_threshold = rank_threshold
         self.c = c
+        self.calibration = list(calibration)
 
     def fit(self, preferences: Sequence[Preference]) -> FitReport | None:
         """Refit on every preference so far; ``None`` when none says anything (all ties)."""
@@ -97,6 +104,7 @@ class BradleyTerryModel(LinearRewardModel):
         w = classifier.coef_.ravel().copy()
         raw = np.asarray(self.features.matrix() @ w).ravel()
         self.params = {"w": w, "mean": float(raw.mean()), "std": float(raw.std()) or 1.0}
+        self.params |= self._cut()
         decided = targets != 0.5
         agreement = (diff[decided] @ w > 0) == (targets[decided] > 0.5)
         self.version += 1
@@ -120,53 +128,81 @@ class BradleyTerryModel(LinearRewardModel):
         raw = np.asarray(x @ self.params["w"]).ravel()
         return (raw - self.params["mean"]) / self.params["std"]
 
+    def _cut(self) -> dict[str, float]:
+        """Where to cut z, and what a paid message's reward is measured from.
+
+        With calibration messages of both kinds: the evidence cut between their z scores, paying
+        ``z - cut`` (0 at the cut, growing with the score). Without: ``rank_threshold``, paying z.
+        """
+        helpful = [text for text, verdict in self.calibration if verdict]
+        unhelpful = [text for text, verdict in self.calibration if not verdict]
+        if not helpful or not unhelpful:
+            return {"cut": self.rank_threshold, "offset": 0.0}
+        z = self._z(self.features.encode(helpful + unhelpful))
+        cut = evidence_cut(z[: len(helpful)].tolist(), z[len(helpful) :].tolist())
+        return {"cut": cut, "offset": cut}
+
     def _reward_of(self, x: object) -> np.ndarray:
         z = self._z(x)  # type: ignore[arg-type]
-        return np.where(z > self.rank_threshold, np.round(z, 4), 0.0)
+        cut = float(self.params.get("cut", self.rank_threshold))
+        offset = float(self.params.get("offset", 0.0))
+        return np.where(z > cut, np.round(z - offset, 4), 0.0)
 
 
-class PairSampler:
-    """Pairs to ask the LLM about: ``pairs_per_message`` for each message, in random order.
+class Ranking(RewardModel):
+    """Online Motif: a Bradley–Terry model over preferences, from the LLM's answers about pairs
+    (``--preferences pairwise``, the paper) or derived from its labels (``labels``: P(a > b) from
+    the difference of the two messages' log-odds, each message asked once)."""
 
-    Partners are drawn half from the ``recent`` most recent messages and half from all seen,
-    never the message itself nor twice the same partner; the order within a pair is random so a model's position bias
-    becomes noise instead of a systematic reward for whatever is asked about first.
-    """
+    name = "ranking"
+    summary = "a Bradley-Terry model of the LLM's preferences between messages (online Motif)"
 
-    def __init__(self, pairs_per_message: int = 2, recent: int = 512, seed: int | None = None) -> None:
-        self.pairs_per_message = pairs_per_message
-        self.recent = recent
-        self._seen: list[str] = []
-        self._known: set[str] = set()
-        self._random = random.Random(seed)
+    def __init__(self, context: ModelContext) -> None:
+        super().__init__(context)
+        settings = context.settings
+        self.pairwise = settings.preferences == "pairwise"
+        calibration = context.calibration if settings.rank_cut == "examples" else ()
+        self.learner = BradleyTerryModel(FeatureCache(max_rows=settings.feature_cache_rows),
+                                         rank_threshold=settings.rank_threshold, calibration=calibration)
+        self._answers: list[StoredPreference] = []  # the LLM's parsed pairwise answers
+        self._derived: list[Preference] = []  # preferences derived from labels
 
-    def observe(self, texts: Sequence[str]) -> None:
-        for text in texts:
-            if text not in self._known:
-                self._known.add(text)
-                self._seen.append(text)
+    @property
+    def source(self) -> Source:
+        return "pairs" if self.pairwise else "labels"
 
-    def pairs_for(self, texts: Sequence[str], missing: dict[str, int] | None = None) -> list[tuple[str, str]]:
-        """New pairs for ``texts`` (``missing[text]`` of them each, default ``pairs_per_message``)."""
-        pairs: list[tuple[str, str]] = []
-        for text in texts:
-            wanted = self.pairs_per_message if missing is None else missing.get(text, 0)
-            partners = {text}
-            for i in range(wanted):
-                pool = self._seen[-self.recent :] if i % 2 == 0 else self._seen
-                partner = self._partner(partners, pool)
-                if partner is None:
-                    break
-                partners.add(partner)
-                pair = (text, partner) if self._random.random() < 0.5 else (partner, text)
-                pairs.append(pair)
-        return pairs
+    def serves_labels(self) -> bool:
+        return not self.pairwise and super().serves_labels()
 
-    def _partner(self, taken: set[str], pool: list[str]) -> str | None:
-        """A message of ``pool`` not in ``taken`` (a few random draws, then a scan)."""
-        for _ in range(8):
-            partner = self._random.choice(pool) if pool else None
-            if partner is not None and partner not in taken:
-                return partner
-        free = [m for m in pool[-4 * len(taken) - 8 :] if m not in taken] or [m for m in pool if m not in taken]
-        return self._random.choice(free) if free else None
+    def take_labels(self, texts: Sequence[str]) -> int:
+        """Pairs for newly labelled messages, P(a > b) = sigmoid(s_a - s_b); partners are drawn
+        among labelled messages, half recent, half any."""
+        labelled = [text for text in texts if self._evidence(text) is not None]
+        self.sampler.observe(labelled)
+        derived = [Preference(a, b, sigmoid(self._evidence(a) - self._evidence(b)))  # type: ignore[operator]
+                   for a, b in self.sampler.pairs_for(labelled)]
+        self._derived.extend(derived)
+        return len(derived)
+
+    def take_preferences(self, preferences: Sequence[StoredPreference]) -> int:
+        parsed = [p for p in preferences if p.label is not None or p.score is not None]
+        self._answers.extend(parsed)
+        return len(parsed)
+
+    def training_data(self) -> list[Preference]:
+        return debiased_preferences(self._answers) if self.pairwise else list(self._derived)
+
+    @property
+    def preference_count(self) -> int:
+        return len(self._answers) if self.pairwise else len(self._derived)
+
+    def checkpoint_name(self, question: str) -> str:
+        return f"{'ranking' if self.pairwise else 'ranking-labels'}|{question}"
+
+    def _evidence(self, text: str) -> float | None:
+        """A labelled message's log-odds of helpful; a generate-mode label counts as ±2."""
+        score = self.labels.score(text)
+        if score is not None:
+            return score
+        label = self.labels.reward(text)
+        return None if label is None else 4.0 * label - 2.0

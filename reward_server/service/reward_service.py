@@ -3,13 +3,10 @@
 HTTP handlers call this object and nothing else. Store calls run on a single-thread
 executor: the event loop never waits on disk, and SQLite sees exactly one writer.
 
-Three reward models (``--reward-model``):
-
-* ``retrieval`` — the LLM's label of each message is its reward (:mod:`retrieval`);
-* ``classification`` — the same labels train a classifier whose prediction rewards every
-  message, labelled or not (:mod:`classification`), refit in the background (:mod:`trainer`);
-* ``ranking`` — the LLM compares sampled *pairs* of messages instead, and a Bradley–Terry
-  model fit to those preferences gives the reward (:mod:`ranking`).
+The reward model (``--reward-model``) is looked up in :mod:`reward_server.models.registry` and
+used through its small interface (:class:`~reward_server.models.base.RewardModel`): what it
+learns from (labels, pairs or nothing) decides what the annotator asks the LLM; the model says
+what messages are worth and, if it learns, hands its learner to the background trainer.
 """
 
 from __future__ import annotations
@@ -28,22 +25,16 @@ from reward_server.config import ServerConfig
 from reward_server.judging.annotator import Annotator
 from reward_server.judging.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed
 from reward_server.judging.prompts import (
+    GOAL_PREFERENCES,
     LABEL_WORDS,
     calibration_examples,
     prompt_version,
     ranking_prompt_version,
 )
+from reward_server.models.base import ModelContext
 from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
-from reward_server.models.classification import ClassificationModel
-from reward_server.models.features import FeatureCache
-from reward_server.models.ranking import (
-    BradleyTerryModel,
-    PairSampler,
-    Preference,
-    debiased_preferences,
-    sigmoid,
-)
-from reward_server.models.retrieval import RetrievalModel
+from reward_server.models.labels import Labels
+from reward_server.models.registry import build_reward_model
 from reward_server.models.trainer import Trainer
 from reward_server.schemas import ScoreRow, StatsOut
 from reward_server.serial import SerialThread
@@ -87,33 +78,30 @@ class RewardService:
         self.rank_key = ranking_key(config)
         self.table = RewardTable(max_log_rows=config.change_log_rows, max_delta_rows=config.max_delta_rows)
         self.snapshots: TableSnapshots | None = None
-        self.retrieval = RetrievalModel(
+        #: the LLM's label of every message asked about, under this server's question
+        self.labels = Labels(
             ThresholdCalibrator(
                 config.calibration,
                 fixed_threshold=config.threshold,
                 positive_share=config.positive_share,
             )
         )
-        self.learner: ClassificationModel | BradleyTerryModel | None = None
+        self.model = build_reward_model(config.reward_model, ModelContext(
+            settings=config, labels=self.labels, goal_text=GOAL_PREFERENCES[config.goal],
+            calibration=calibration_examples(config.goal),
+        ))
+        self.source = self.model.source
+        #: whether messages are sent to the LLM (not for a model that needs none, nor offline)
+        self.asks_llm = self.source != "none" and not config.offline
+        self.learner = self.model.learner
         self.trainer: Trainer[Any] | None = None
-        self.sampler = PairSampler(config.pairs_per_message)
-        #: ranking asks the LLM about pairs (the paper), or derives pairs from its labels
-        self.pairwise = config.reward_model == "ranking" and config.preferences == "pairwise"
-        self._preferences: list[StoredPreference] = []  # the LLM's pairwise answers
-        self._derived: list[Preference] = []  # preferences derived from labels
         annotator_options = {
             "concurrency": config.concurrency,
             "batch_size": config.batch_size,
             "max_queue": config.max_queue,
         }
         self.annotator: Annotator[Any]
-        if config.reward_model == "ranking":
-            self.learner = BradleyTerryModel(FeatureCache(max_rows=config.feature_cache_rows),
-                                             rank_threshold=config.rank_threshold)
-        elif config.reward_model == "classification":
-            self.learner = ClassificationModel(FeatureCache(max_rows=config.feature_cache_rows),
-                                               decision_threshold=config.decision_threshold)
-        if self.pairwise:
+        if self.source == "pairs":
             self.annotator = Annotator(
                 self._compare, self._store_preference, self._take_preferences, self._under_compared,
                 **annotator_options,
@@ -126,7 +114,7 @@ class RewardService:
         if self.learner is not None:
             self.trainer = Trainer(
                 self.learner,
-                self._training_data,
+                self.model.training_data,
                 self._publish,
                 self._save_checkpoint,
                 every=config.train_every,
@@ -155,27 +143,33 @@ class RewardService:
             self.table.load(rows, version)
             del rows
             self._message_count = await self._run(store.message_count)
-            checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name)
-            labels = None if self.pairwise else await self._load_labels(store)
+            checkpoint = await self._run(store.load_checkpoint, self._checkpoint_name) if self.learner else None
+            labels = await self._load_labels(store) if self.source == "labels" else None
+            examples = await self._load_preferences(store) if self.source == "pairs" else 0
             await llm_ready
         except BaseException:
             llm_ready.cancel()
             await self._discard_store(created)
             raise
         await self._calibrate()
-        if labels is None:
-            await self._start_ranking(store)
-        else:
-            await self._publish_labels(*labels, serve_labels=checkpoint is None)
+        if labels is not None:
+            examples = await self._publish_labels(*labels, serve_labels=checkpoint is None)
+        elif self.source == "none":
+            await self._publish(self.model.unlabelled_rewards(await self._run(store.messages_in_order)))
+            logger.info("store %s: %d messages, table v%d (%s asks the LLM nothing)", self.config.store,
+                        self._message_count, self.table.version, self.config.reward_model)
         if self.trainer is not None:
             messages = await self._run(store.messages_in_order)
             await self.trainer.start(messages, checkpoint[1] if checkpoint else None)
             # refit on what the store holds: answers may have landed after the last checkpoint
-            self.trainer.notify(self.preference_count or self.retrieval.labelled)
-        await self.annotator.start()
+            self.trainer.notify(examples)
+        if self.asks_llm:
+            await self.annotator.start()
         logger.info("started in %.1fs", time.monotonic() - started)
 
     async def _ready_llm(self) -> None:
+        if self.source == "none":
+            return  # the model asks the LLM nothing: not even loaded
         await self.judge.caller.load()
         if self.config.preflight:
             await self._preflight()
@@ -207,7 +201,7 @@ class RewardService:
         call. If the LLM cannot answer now, the server starts with ``--threshold`` and retries in
         the background; the moment the cut is known, the labels it flips are republished.
         """
-        if self.config.label_mode != "logprob" or self.config.calibration != "examples" or self.pairwise:
+        if self.config.label_mode != "logprob" or self.config.calibration != "examples" or self.source != "labels":
             return
         try:
             await self._set_evidence()
@@ -224,7 +218,7 @@ class RewardService:
             except Exception as exc:  # noqa: BLE001 - keep trying
                 logger.warning("calibration messages still not scored: %s", exc)
                 continue
-            await self._publish(self.retrieval.rethreshold())
+            await self._publish(self.labels.rethreshold())
             return
 
     async def _set_evidence(self) -> None:
@@ -242,45 +236,51 @@ class RewardService:
         helpful = [s for s, (_, v) in zip(scores, examples, strict=True) if v and s is not None]
         unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
         cut = evidence_cut(helpful, unhelpful)
-        self.retrieval.calibrator.evidence = cut
+        self.labels.calibrator.evidence = cut
         logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
                     len(helpful), len(unhelpful), " (kept in the store)" if cached is None else " (from the store)")
 
     async def _load_labels(self, store: Store) -> tuple[dict[str, float], list[str], int]:
-        """This question's answers into the retrieval model; the messages still unanswered."""
+        """This question's answers into the labels; the messages still unanswered."""
         rows = await self._run(store.label_rows, self.key)
         unannotated = await self._run(store.unannotated, self.key)
         # Re-derive every reward from this question's annotations: a restart with another
         # goal, model or threshold must not keep serving the previous labels.
-        proposed = self.retrieval.add(rows)
-        if self.config.reward_model == "ranking":
-            self._derive_preferences([row[0] for row in rows])
+        proposed = self.labels.add(rows)
         return proposed, unannotated, len(rows)
 
     async def _publish_labels(self, proposed: dict[str, float], unannotated: list[str], answered: int,
-                              serve_labels: bool) -> None:
-        """Publish what the stored answers say (with the cut now set) and queue the rest."""
-        backlog = len(unannotated) - self.config.max_queue
-        self.annotator.enqueue(unannotated[max(0, backlog):])  # newest first, as always
-        if backlog > 0:
-            self.annotator.defer(backlog)  # the oldest wait in the store for a refill
-        proposed |= self.retrieval.rethreshold()  # the cut the calibration just set
+                              serve_labels: bool) -> int:
+        """Publish what the stored answers say (with the cut now set) and queue the rest;
+        returns the training examples they give the model."""
+        if self.asks_llm:
+            backlog = len(unannotated) - self.config.max_queue
+            self.annotator.enqueue(unannotated[max(0, backlog):])  # newest first, as always
+            if backlog > 0:
+                self.annotator.defer(backlog)  # the oldest wait in the store for a refill
+        proposed |= self.labels.rethreshold()  # the cut the calibration just set
+        # the model learns from the labels once the cut is final
+        examples = self.model.take_labels([text for text in proposed if self.labels.reward(text) is not None])
         # A learned model's checkpoint serves its own table (restored by the trainer)
-        await self._publish({text: 0.0 for text in unannotated} | (proposed if serve_labels else {}))
+        await self._publish(self.model.unlabelled_rewards(unannotated) | (proposed if serve_labels else {}))
         logger.info(
-            "store %s: %d messages, %d annotations for this question, %d re-queued, table v%d",
-            self.config.store, self._message_count, answered, len(unannotated), self.table.version,
+            "store %s: %d messages, %d annotations for this question, %d %s, table v%d",
+            self.config.store, self._message_count, answered, len(unannotated),
+            "re-queued" if self.asks_llm else "unlabelled (offline: not asked)", self.table.version,
         )
+        return examples
 
-    async def _start_ranking(self, store: Store) -> None:
+    async def _load_preferences(self, store: Store) -> int:
         stored = await self._run(lambda: list(store.preferences(self.rank_key)))
-        self._preferences = [p for p in stored if p.label is not None or p.score is not None]
-        self.sampler.observe(await self._run(store.messages_in_order))
-        self.annotator.defer(0)  # under-compared messages get their pairs from the store
+        examples = self.model.take_preferences(stored)
+        self.model.sampler.observe(await self._run(store.messages_in_order))
+        if self.asks_llm:
+            self.annotator.defer(0)  # under-compared messages get their pairs from the store
         logger.info(
             "store %s: %d messages, %d preferences for this question, table v%d",
             self.config.store, self._message_count, len(stored), self.table.version,
         )
+        return examples
 
     async def stop(self) -> None:
         if self._calibration_task is not None:
@@ -298,24 +298,51 @@ class RewardService:
 
     # ------------------------------------------------------------------------ API calls
     async def ingest(self, counts: Mapping[str, int]) -> tuple[int, int, int]:
-        """Record message reports; returns (accepted, new to the store, newly queued)."""
+        """Record message reports; returns (accepted, new to the store, newly queued).
+
+        What this server has not published yet is handled as new even when the store knew it
+        (messages that reached the store some other way, such as an import): its stored answers
+        are served, the rest queued, so no reported message stays unpublished and unasked.
+        """
         store = self._require_store()
         new = await self._run(store.add_messages, counts)
         self._message_count += len(new)
-        if self.pairwise:
-            self.sampler.observe(new)
-            queued = self.annotator.enqueue(self.sampler.pairs_for(new))
-        else:
-            queued = self.annotator.enqueue(new)
-        if new:
-            # Seen but unlabelled messages pay 0; publishing them tells clients the server
-            # has them, so they stop resending.
-            await self._publish({text: 0.0 for text in new})
-            if self.trainer is not None:
-                self.trainer.observe(new)  # a fitted model rewards them at once
+        fresh = [text for text in counts if text not in self.table.rewards]
+        if not fresh:
+            self._count_reports(counts, new)
+            return len(counts), len(new), 0
+        unanswered = fresh
+        if self.source == "labels" and len(fresh) > len(new):
+            unanswered = await self._serve_stored_labels(fresh, set(new))
+        queued = 0
+        if self.source == "pairs":
+            sampler = self.model.sampler
+            sampler.observe(fresh)
+            if self.asks_llm:
+                queued = self.annotator.enqueue(sampler.pairs_for(fresh))
+        elif self.asks_llm:
+            queued = self.annotator.enqueue(unanswered)
+        # Publishing tells clients the server has them, so they stop resending (unlabelled
+        # messages pay what the model says: 0 for the label-based ones).
+        await self._publish(self.model.unlabelled_rewards(unanswered))
+        if self.trainer is not None:
+            self.trainer.observe(fresh)  # a fitted model rewards them at once
+        self._count_reports(counts, new)
+        return len(counts), len(new), queued
+
+    async def _serve_stored_labels(self, fresh: list[str], new: set[str]) -> list[str]:
+        """Fold the store's answers about ``fresh`` messages it already held into the labels and
+        publish them; returns the fresh messages without an answer."""
+        known = [text for text in fresh if text not in new]
+        rows = await self._run(self._require_store().label_rows_of, self.key, known)
+        if rows:
+            await self._take_labels([Annotation(text, label, score, "") for text, label, score in rows])
+        answered = {row[0] for row in rows}
+        return [text for text in fresh if text not in answered]
+
+    def _count_reports(self, counts: Mapping[str, int], new: list[str]) -> None:
         self.metrics.messages_received.inc(len(counts))
         self.metrics.messages_new.inc(len(new))
-        return len(counts), len(new), queued
 
     @property
     def table_id(self) -> str:
@@ -335,13 +362,13 @@ class RewardService:
         if self.trainer is not None:
             rewards: list[float | None] = list(await self.trainer.rewards(texts))
         else:
-            rewards = [self.retrieval.reward(text) for text in texts]
+            rewards = self.model.rewards(texts)
         return [
             ScoreRow(
                 message=text,
                 reward=reward if reward is not None else 0.0,
-                labelled=self.retrieval.reward(text) is not None,
-                score=self.retrieval.score(text),
+                labelled=self.labels.reward(text) is not None,
+                score=self.labels.score(text),
             )
             for text, reward in zip(texts, rewards, strict=True)
         ]
@@ -354,8 +381,8 @@ class RewardService:
             reward_model=self.config.reward_model,
             prompt_version=self.key.prompt_version,
             messages=self._message_count,
-            labelled=self.retrieval.labelled,
-            preferences=self.preference_count,
+            labelled=self.labels.labelled,
+            preferences=self.model.preference_count,
             judged=self.annotator.stats.judged,
             queued=self.annotator.pending,
             in_flight=self.annotator.in_flight,
@@ -382,14 +409,14 @@ class RewardService:
             part_cache_entries=self.judge.part_cache_entries,
             part_cache_evicted=self.judge.parts_evicted,
             positive_share=self.table.positive_share(),
-            threshold=self.retrieval.calibrator.threshold,
+            threshold=self.labels.calibrator.threshold,
             **self._learner_stats(),
         )
 
     def health(self) -> list[str]:
         """Why the server cannot do its job right now (empty: healthy)."""
         reasons = []
-        if self.annotator.workers_alive == 0:
+        if self.asks_llm and self.annotator.workers_alive == 0:
             reasons.append("no annotator worker is running: nothing gets labelled")
         open_for = self.judge.breaker.open_for()
         if open_for > self.config.degraded_after:
@@ -437,54 +464,18 @@ class RewardService:
 
     async def _take_preferences(self, batch: list[tuple[tuple[str, str], Judgement]]) -> None:
         new = [StoredPreference(a, b, j.label, j.score, j.raw) for (a, b), j in batch if j.parsed]
-        self._preferences.extend(new)
+        examples = self.model.take_preferences(new)
         if self.trainer is not None:
-            self.trainer.notify(len(new))
+            self.trainer.notify(examples)
 
     async def _under_compared(self, limit: int) -> list[tuple[str, str]]:
         store = self._require_store()
         missing = await self._run(store.under_compared, self.rank_key, self.config.pairs_per_message, limit)
-        return self.sampler.pairs_for(list(missing)[::-1], missing)  # newest last = asked first
-
-    def _training_data(self) -> Any:
-        if self.pairwise:
-            return debiased_preferences(self._preferences)
-        if self.config.reward_model == "ranking":
-            return list(self._derived)
-        return self.retrieval.labels()
-
-    @property
-    def preference_count(self) -> int:
-        """Preferences the ranking model learns from: the LLM's pairwise answers, or derived ones."""
-        return len(self._preferences) if self.pairwise else len(self._derived)
-
-    def _derive_preferences(self, texts: list[str]) -> int:
-        """Ranking from labels: pairs for newly labelled messages, P(a > b) = sigmoid(s_a - s_b).
-
-        Each message was asked once (the labelling question); its log-odds is its evidence.
-        Partners are drawn among labelled messages, half recent, half any.
-        """
-        labelled = [text for text in texts if self._evidence(text) is not None]
-        self.sampler.observe(labelled)
-        derived = []
-        for a, b in self.sampler.pairs_for(labelled):
-            derived.append(Preference(a, b, sigmoid(self._evidence(a) - self._evidence(b))))  # type: ignore[operator]
-        self._derived.extend(derived)
-        return len(derived)
-
-    def _evidence(self, text: str) -> float | None:
-        """A labelled message's log-odds of helpful; a generate-mode label counts as ±2."""
-        score = self.retrieval.score(text)
-        if score is not None:
-            return score
-        label = self.retrieval.reward(text)
-        return None if label is None else 4.0 * label - 2.0
+        return self.model.sampler.pairs_for(list(missing)[::-1], missing)  # newest last = asked first
 
     @property
     def _checkpoint_name(self) -> str:
-        key = self.rank_key if self.pairwise else self.key
-        model = "ranking-labels" if self.config.reward_model == "ranking" and not self.pairwise else self.config.reward_model
-        return f"{model}|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}"
+        return self.model.checkpoint_name("|".join(self.rank_key if self.source == "pairs" else self.key))
 
     async def _save_checkpoint(self, version: int, state: bytes) -> None:
         await self._run(self._require_store().save_checkpoint, self._checkpoint_name, version, state)
@@ -494,13 +485,13 @@ class RewardService:
 
     async def _publish_judgements(self, batch: list[tuple[str, Judgement]]) -> None:
         """Fold a batch of (already stored) judgements into the model and publish the diff."""
-        annotations = [Annotation(text, j.label, j.score, j.raw) for text, j in batch]
-        proposed = self.retrieval.add(annotations)
-        if self.learner is None or not self.learner.fitted:
-            await self._publish(proposed)  # until the first fit, the labels themselves are served
-        examples = len(annotations)
-        if self.config.reward_model == "ranking":
-            examples = self._derive_preferences([a.text for a in annotations])
+        await self._take_labels([Annotation(text, j.label, j.score, j.raw) for text, j in batch])
+
+    async def _take_labels(self, annotations: list[Annotation]) -> None:
+        proposed = self.labels.add(annotations)
+        if self.model.serves_labels():
+            await self._publish(proposed)  # a learned model serves the labels until its first fit
+        examples = self.model.take_labels([a.text for a in annotations])
         if self.trainer is not None:
             self.trainer.notify(examples)
 

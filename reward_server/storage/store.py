@@ -203,6 +203,18 @@ class Store:
         where = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
         return self._db.execute(f"SELECT text, label, score FROM annotations WHERE {where}", key).fetchall()
 
+    def label_rows_of(self, key: AnnotationKey, texts: list[str]) -> list[tuple[str, int | None, float | None]]:
+        """(text, label, score) of the annotations under ``key`` of these messages only."""
+        where = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
+        found: list[tuple[str, int | None, float | None]] = []
+        for start in range(0, len(texts), 500):
+            chunk = texts[start : start + 500]
+            found += self._db.execute(
+                f"SELECT text, label, score FROM annotations WHERE {where} AND text IN ({','.join('?' * len(chunk))})",
+                (*key, *chunk),
+            ).fetchall()
+        return found
+
     def annotated_keys(self) -> Iterator[tuple[AnnotationKey, Annotation]]:
         """Every annotation under every key (for export)."""
         return self._all_answers(Annotation)
