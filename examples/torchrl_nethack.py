@@ -23,7 +23,7 @@ from pathlib import Path
 from oni_rl.policy import PolicyConfig
 from oni_rl.ppo import PPOConfig
 from oni_rl.tasks import TASKS
-from oni_rl.train import TrainConfig, train
+from oni_rl.train import REWARD_CHOICES, TrainConfig, train
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     train_defaults, ppo_defaults, policy_defaults = TrainConfig(extrinsic_coef=0.0), PPOConfig(), PolicyConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(TASKS), default=train_defaults.task)
-    p.add_argument("--reward", choices=["none", "retrieval", "classification", "ranking"], default=train_defaults.reward,
-                   help="ONI reward model of the server ('none': extrinsic reward only)")
+    p.add_argument("--reward", choices=REWARD_CHOICES, default=train_defaults.reward,
+                   help="reward model of the server ('none': extrinsic reward only)")
     p.add_argument("--frames", type=float, default=train_defaults.frames, help="env frames to train for (e.g. 1e9)")
     p.add_argument("--seed", type=int, default=train_defaults.seed)
     p.add_argument("--workers", type=int, default=train_defaults.workers,

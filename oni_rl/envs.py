@@ -7,6 +7,7 @@ server (no env ever waits on the network: see ``OniRewardWrapper``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,12 @@ TASK_SUCCESSFUL = 2  # NLE's StepStatus for a won task (Staircase*, Oracle)
 #: per-step info written by :class:`EpisodeStats`, read into the collected data
 STAT_KEYS: tuple[str, ...] = (
     "episode_extrinsic", "episode_intrinsic", "step_intrinsic", "score", "success", "table_version",
+    "kills", "gold", "depth", "menu_steps",
 )
+#: NLE's ``misc`` observation: the game waits for a yes/no answer, a typed line, or a key after --More--
+STATS_OBSERVATION_KEYS: tuple[str, ...] = ("misc",)
+#: the hero's own kills ("You kill the newt!", "You destroy the zombie!"), not a pet's
+_KILL = re.compile(r"\bYou (?:kill|destroy)\b")
 
 
 class EpisodeStats(gym.Wrapper):
@@ -45,7 +51,11 @@ class EpisodeStats(gym.Wrapper):
     ``episode_intrinsic`` the ONI part of the training reward summed so far, ``step_intrinsic``
     this step's ONI part (0 on most steps), ``score`` the
     in-game score (``blstats``, the episode's best), ``success`` 1 when the task was won on this step, and
-    ``table_version`` the reward table the wrapper used. The trainer reads them at episode ends.
+    ``table_version`` the reward table the wrapper used. What the agent *does* is counted too, to
+    say what a score is made of: ``kills`` (steps whose message says the hero killed something),
+    ``gold`` and ``depth`` (the episode's most gold carried and deepest dungeon level) and
+    ``menu_steps`` (steps spent answering the game: a yes/no question, a typed line, --More--).
+    The trainer reads them at episode ends.
     """
 
     def __init__(self, env: OniRewardWrapper) -> None:
@@ -54,11 +64,13 @@ class EpisodeStats(gym.Wrapper):
         self._extrinsic = 0.0
         self._intrinsic = 0.0
         self._score = 0.0  # the best seen: NLE's final observation after death can be blank
+        self._kills = self._gold = self._depth = self._menu_steps = 0.0
 
     def reset(self, **kwargs: Any):  # type: ignore[no-untyped-def]
         self._extrinsic = 0.0
         self._intrinsic = 0.0
         self._score = 0.0
+        self._kills = self._gold = self._depth = self._menu_steps = 0.0
         obs, info = self.env.reset(**kwargs)
         return obs, self._fill(info, obs, success=0.0, step_intrinsic=0.0)
 
@@ -69,13 +81,20 @@ class EpisodeStats(gym.Wrapper):
         step_intrinsic = float(info["oni"]["intrinsic_paid"])
         self._intrinsic += step_intrinsic
         success = float(info.get("end_status") == TASK_SUCCESSFUL)
+        self._kills += _KILL.search(info["oni"]["message"]) is not None
+        if "misc" in obs:
+            self._menu_steps += bool(obs["misc"].any())
         return obs, reward, terminated, truncated, self._fill(info, obs, success, step_intrinsic)
 
     def _fill(self, info: dict[str, Any], obs: dict[str, np.ndarray], success: float,
               step_intrinsic: float) -> dict[str, Any]:
         version = self._oni.client.version if self._oni.client is not None else 0
-        self._score = max(self._score, float(obs["blstats"][nethack.NLE_BL_SCORE]))
-        values = (self._extrinsic, self._intrinsic, step_intrinsic, self._score, success, version)
+        blstats = obs["blstats"]
+        self._score = max(self._score, float(blstats[nethack.NLE_BL_SCORE]))
+        self._gold = max(self._gold, float(blstats[nethack.NLE_BL_GOLD]))
+        self._depth = max(self._depth, float(blstats[nethack.NLE_BL_DEPTH]))
+        values = (self._extrinsic, self._intrinsic, step_intrinsic, self._score, success, version,
+                  self._kills, self._gold, self._depth, self._menu_steps)
         for key, value in zip(STAT_KEYS, values, strict=True):
             info[key] = np.float32(value)  # TorchRL's info reader wants numpy scalars
         return info
@@ -96,7 +115,8 @@ class EnvFactory:
 
     def gym_env(self) -> EpisodeStats:
         """One Gymnasium env: the task, the ONI reward wrapper, the episode statistics."""
-        task_env = make_task(self.task, max_episode_steps=self.max_episode_steps)
+        task_env = make_task(self.task, observation_keys=OBSERVATION_KEYS + STATS_OBSERVATION_KEYS,
+                             max_episode_steps=self.max_episode_steps)
         oni = OniRewardWrapper(
             task_env, server=self.server, intrinsic_coef=self.intrinsic_coef,
             extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent, token=self.token,

@@ -8,6 +8,7 @@ and ``benchmarks/learning_curves.py`` are drawn from it, and a resumed run appen
 from __future__ import annotations
 
 import csv
+import gzip
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ class Episode:
     intrinsic_return: float  # the ONI part of training_return
     score: float  # in-game score at the end
     success: float  # 1 if the task was won (Staircase*, Oracle)
+    # what the agent did (0 in files written before they were counted)
+    kills: float = 0.0  # steps whose message says the hero killed something
+    gold: float = 0.0  # most gold carried
+    depth: float = 0.0  # deepest dungeon level reached
+    menu_steps: float = 0.0  # steps spent answering the game (yes/no, a typed line, --More--)
 
 
 def finished_episodes(data: TensorDictBase, frames: int) -> list[Episode]:
@@ -33,16 +39,17 @@ def finished_episodes(data: TensorDictBase, frames: int) -> list[Episode]:
     if not bool(done.any()):
         return []
     ended = data["next"][done]
+    columns = {name: ended[name].reshape(-1).tolist()
+               for name in ("score", "success", "kills", "gold", "depth", "menu_steps")}
     return [
         Episode(
             frames=frames, length=int(length), training_return=float(training), extrinsic_return=float(ext),
-            intrinsic_return=float(intr), score=float(score), success=float(success),
+            intrinsic_return=float(intr), **{name: float(values[i]) for name, values in columns.items()},
         )
-        for length, training, ext, intr, score, success in zip(
+        for i, (length, training, ext, intr) in enumerate(zip(
             ended["step_count"].squeeze(-1).tolist(), ended["episode_reward"].squeeze(-1).tolist(),
-            ended["episode_extrinsic"].tolist(), ended["episode_intrinsic"].tolist(),
-            ended["score"].tolist(), ended["success"].tolist(), strict=True,
-        )
+            ended["episode_extrinsic"].tolist(), ended["episode_intrinsic"].tolist(), strict=True,
+        ))
     ]
 
 
@@ -74,7 +81,8 @@ class Logbook:
         self._write_csv(episodes, mode="a")
         self.episodes.extend(episodes)
         frames = episodes[-1].frames
-        for name in ("extrinsic_return", "intrinsic_return", "training_return", "score", "success", "length"):
+        for name in ("extrinsic_return", "intrinsic_return", "training_return", "score", "success", "length",
+                     "kills", "gold", "depth", "menu_steps"):
             values = [getattr(e, name) for e in episodes]
             self._writer.add_scalar(f"episode/{name}", float(np.mean(values)), frames)
 
@@ -101,9 +109,13 @@ class Logbook:
 
 
 def read_episodes(path: Path) -> list[Episode]:
-    with path.open(newline="") as handle:
+    """Episodes of an ``episodes.csv`` (or ``episodes.csv.gz``); columns added since a file was
+    written take their defaults."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="") as handle:
         return [
-            Episode(**{f.name: (int if f.type in (int, "int") else float)(row[f.name]) for f in fields(Episode)})
+            Episode(**{f.name: (int if f.type in (int, "int") else float)(row[f.name])
+                       for f in fields(Episode) if row.get(f.name) not in (None, "")})
             for row in csv.DictReader(handle)
         ]
 

@@ -33,10 +33,13 @@ from oni_rl.logbook import Logbook, finished_episodes, plot_runs, tensor_stats
 from oni_rl.policy import ActorCritic, PolicyConfig, build_actor_critic
 from oni_rl.ppo import PPOConfig, UpdateReport, add_advantages, make_loss, ppo_update
 from oni_rl.tasks import EXTENDED_ACTIONS, default_extrinsic_coef
+from reward_server.models.registry import REWARD_MODELS
 
 log = logging.getLogger(__name__)
 
-RewardType = Literal["none", "retrieval", "classification", "ranking"]
+#: the reward server's models (its registry), or "none": the extrinsic reward alone, no server
+REWARD_CHOICES: tuple[str, ...] = ("none", *REWARD_MODELS)
+RewardType = Literal[REWARD_CHOICES]  # type: ignore[valid-type]
 
 
 @dataclass

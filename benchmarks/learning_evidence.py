@@ -1,0 +1,208 @@
+"""A pre-registered learning comparison: arms × seeds of the trainer, raw episodes committed, one
+command that recomputes the table and the plot from those files alone.
+
+``run`` trains every (arm, seed) that is not finished, one after another (seed by seed, so an
+interrupted session leaves whole seeds of the first arms), in run folders under ``--runs``
+(checkpoints; a stopped run resumes from its last checkpoint, and the episodes logged after it
+are dropped first, so none is counted twice). After each run, and for a run still going when
+``run`` is stopped, its ``episodes.csv`` is copied gzipped, with the run's ``config.json``, to
+``benchmarks/results/<experiment>/<arm>/seed<N>/``.
+
+``table`` reads only those committed files: per arm the IQM over seeds of the per-run mean of
+the last ``--tail`` of the frames, with 95% percentile-bootstrap intervals resampling each arm's
+seeds on its own (stratified by arm); the IQM difference and the probability of improvement of
+each arm over ``--baseline``; and what the agents do (kills, gold, deepest level, episode length,
+share of steps spent answering the game). Runs short of the frame budget are listed, not counted.
+
+    python -m benchmarks.learning_evidence run --experiment rewardfree_score_300k \\
+        --arms retrieval novelty none ellm-bow classification --seeds 0 1 2 3 4 --frames 300000
+    python -m benchmarks.learning_evidence table --experiment rewardfree_score_300k --baseline novelty
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.aggregate import RESAMPLES, Interval, difference_interval, iqm_interval, plot_iqm_curves
+from oni_rl.logbook import Episode, read_episodes
+
+RESULTS = Path(__file__).parent / "results"
+BEHAVIOUR = ("kills", "gold", "depth", "length")
+
+
+def raw_dir(experiment: str, arm: str, seed: int) -> Path:
+    return RESULTS / experiment / arm / f"seed{seed}"
+
+
+# ----------------------------------------------------------------------------- running
+def run(args: argparse.Namespace) -> None:
+    from oni_rl.train import TrainConfig, train
+
+    for seed in args.seeds:
+        for arm in args.arms:
+            run_dir = args.runs / args.experiment / f"{arm}-seed{seed}"
+            config = TrainConfig(
+                task=args.task, reward=arm, frames=args.frames, seed=seed, workers=args.workers,
+                envs_per_worker=args.envs_per_worker, run_dir=run_dir, resume=True,
+                extrinsic_coef=args.extrinsic_coef, intrinsic_coef=args.intrinsic_coef,
+                count_exponent=args.count_exponent, max_episode_steps=args.max_episode_steps, progress=False,
+            )
+            if frames_done(run_dir) < args.frames:
+                try:
+                    result = train(config)
+                    print(f"{arm} seed {seed}: {result.frames:,} frames at {result.frames_per_second:.0f} frames/s",
+                          flush=True)
+                finally:
+                    save_raw(args.experiment, arm, seed, config, run_dir)
+            else:
+                save_raw(args.experiment, arm, seed, config, run_dir)
+
+
+def frames_done(run_dir: Path) -> int:
+    """Frames of a run's last checkpoint (0 if none)."""
+    checkpoint = run_dir / "checkpoint.pt"
+    if not checkpoint.exists():
+        return 0
+    import torch
+
+    return int(torch.load(checkpoint, weights_only=True)["frames"])
+
+
+def save_raw(experiment: str, arm: str, seed: int, config: object, run_dir: Path) -> None:
+    """Copy a run's episodes (gzipped, only those up to its checkpoint) and config to the results."""
+    source = run_dir / "episodes.csv"
+    if not source.exists():
+        return
+    done = frames_done(run_dir)
+    target = raw_dir(experiment, arm, seed)
+    target.mkdir(parents=True, exist_ok=True)
+    lines = source.read_text().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    kept = [row for row in rows if int(row.split(",", 1)[0]) <= done]  # after the checkpoint: redone on resume
+    with gzip.open(target / "episodes.csv.gz", "wt", newline="") as out:
+        out.write(header)
+        out.writelines(kept)
+    settings = dataclasses.asdict(config)  # type: ignore[call-overload]
+    settings["run_dir"] = f"runs/{experiment}/{run_dir.name}"
+    (target / "config.json").write_text(json.dumps({"frames_done": done, **settings}, indent=2, default=str) + "\n")
+
+
+# ------------------------------------------------------------------------------- table
+def load(experiment: str) -> tuple[dict[str, dict[int, list[Episode]]], dict[str, dict[int, int]], int]:
+    """Every committed run: arm → seed → episodes, arm → seed → frames done, and the budget."""
+    runs: dict[str, dict[int, list[Episode]]] = {}
+    done: dict[str, dict[int, int]] = {}
+    budget = 0
+    for config_path in sorted((RESULTS / experiment).glob("*/seed*/config.json")):
+        config = json.loads(config_path.read_text())
+        arm, seed = config_path.parent.parent.name, int(config_path.parent.name.removeprefix("seed"))
+        budget = max(budget, int(config["frames"]))
+        runs.setdefault(arm, {})[seed] = read_episodes(config_path.parent / "episodes.csv.gz")
+        done.setdefault(arm, {})[seed] = int(config["frames_done"])
+    return runs, done, budget
+
+
+def tail(episodes: list[Episode], frames: int, share: float) -> list[Episode]:
+    return [e for e in episodes if e.frames >= (1 - share) * frames]
+
+
+def run_figures(episodes: list[Episode]) -> dict[str, float]:
+    """One run's figures over its tail episodes."""
+    figures = {"score": statistics.mean(e.score for e in episodes)}
+    figures |= {name: statistics.mean(getattr(e, name) for e in episodes) for name in BEHAVIOUR}
+    figures["menu_share"] = sum(e.menu_steps for e in episodes) / max(1, sum(e.length for e in episodes))
+    figures["intrinsic_return"] = statistics.mean(e.intrinsic_return for e in episodes)
+    return figures
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> Interval:
+    """P(X > Y) for a random run of each arm (ties count half), with a 95% bootstrap interval that
+    resamples each arm's seeds on its own."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+    def statistic(p: np.ndarray, q: np.ndarray) -> float:
+        diff = p[:, None] - q[None, :]
+        return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
+
+    rng = np.random.default_rng(0)
+    samples = [statistic(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(RESAMPLES)]
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return Interval(statistic(a, b), float(low), float(high))
+
+
+def table(args: argparse.Namespace) -> None:
+    runs, done, budget = load(args.experiment)
+    if not runs:
+        raise SystemExit(f"no runs under {RESULTS / args.experiment}")
+    finished = {arm: {s: eps for s, eps in seeds.items() if done[arm][s] >= budget} for arm, seeds in runs.items()}
+    short = [f"{arm} seed {s} ({done[arm][s]:,})" for arm in runs for s in runs[arm] if done[arm][s] < budget]
+    print(f"{args.experiment}: {budget:,} frames per run, last {args.tail:.0%} of frames; "
+          f"finished runs per arm: {', '.join(f'{a} {len(s)}' for a, s in finished.items())}")
+    if short:
+        print(f"not counted (short of {budget:,} frames): {'; '.join(short)}")
+    figures = {arm: {s: run_figures(tail(eps, budget, args.tail)) for s, eps in seeds.items()}
+               for arm, seeds in finished.items() if seeds}
+    print("\n| arm | seeds | IQM in-game score [95% CI] | kills | gold | deepest level | episode length "
+          "| steps answering the game | intrinsic return |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for arm, seeds in figures.items():
+        column = {name: [f[name] for f in seeds.values()] for name in next(iter(seeds.values()))}
+        cells = [str(iqm_interval(column["score"]))]
+        cells += [f"{float(np.mean(column[name])):.2f}" for name in ("kills", "gold", "depth")]
+        cells += [f"{float(np.mean(column['length'])):.0f}", f"{float(np.mean(column['menu_share'])):.1%}",
+                  f"{float(np.mean(column['intrinsic_return'])):.2f}"]
+        print(f"| {arm} | {len(seeds)} | " + " | ".join(cells) + " |")
+    print("(behaviour columns: mean over seeds of each run's mean over its tail episodes)")
+    for baseline in args.baseline:
+        if baseline not in figures:
+            continue
+        print(f"\nagainst {baseline}: IQM difference of the in-game score [95% CI] and P(arm > {baseline}) [95% CI]")
+        base = [f["score"] for f in figures[baseline].values()]
+        for arm, seeds in figures.items():
+            if arm == baseline:
+                continue
+            scores = [f["score"] for f in seeds.values()]
+            delta = difference_interval(scores, base) if len(scores) > 1 and len(base) > 1 else None
+            verdict = ("-" if delta is None else "above 0" if delta.low > 0 else "below 0" if delta.high < 0
+                       else "includes 0")
+            print(f"  {arm} − {baseline}: {delta} ({verdict}); P(improvement) {probability_of_improvement(scores, base)}")
+    curves = {arm: [runs[arm][s] for s in seeds] for arm, seeds in finished.items() if seeds}
+    plot = plot_iqm_curves(curves, budget, RESULTS / args.experiment / "iqm_score.png",
+                           f"{args.experiment}: IQM over seeds of the in-game score")
+    print(f"\nplot: {plot.relative_to(Path.cwd()) if plot.is_relative_to(Path.cwd()) else plot}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train the runs that are not finished, saving their raw episodes")
+    r.add_argument("--experiment", required=True)
+    r.add_argument("--arms", nargs="+", required=True)
+    r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    r.add_argument("--frames", type=int, default=300_000)
+    r.add_argument("--task", default="NetHackScore-v0")
+    r.add_argument("--extrinsic-coef", type=float, default=0.0)
+    r.add_argument("--intrinsic-coef", type=float, default=0.4)
+    r.add_argument("--count-exponent", type=float, default=3.0)
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--envs-per-worker", type=int, default=4)
+    r.add_argument("--max-episode-steps", type=int, default=1000)
+    r.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (checkpoints)")
+    t = sub.add_parser("table", help="the table and plot, from the committed raw files alone")
+    t.add_argument("--experiment", required=True)
+    t.add_argument("--baseline", nargs="+", default=["novelty", "none"])
+    t.add_argument("--tail", type=float, default=0.2, help="share of the frames at the end that is reported")
+    args = p.parse_args()
+    run(args) if args.command == "run" else table(args)
+
+
+if __name__ == "__main__":
+    main()
