@@ -60,7 +60,7 @@ async def litellm_overhead(messages: list[str], goal: str) -> None:
 
 async def remote_vs_embedded(messages: list[str], goal: str) -> None:
     """The embedded Gemma through its provider vs behind ``python -m llama_cpp.server``."""
-    from benchmarks.llama_server import SERVED_NAME, LlamaCppServer
+    from tests.llama_server import SERVED_NAME, LlamaCppServer
 
     server = LlamaCppServer().start()
     try:

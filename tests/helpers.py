@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,13 @@ import httpx
 from reward_server.config import ServerConfig
 from reward_server.service.reward_service import annotation_key
 from reward_server.storage.store import Annotation, Store
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:

@@ -8,16 +8,18 @@ import logging
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from benchmarks.common import free_port
 from oni_wrappers import OniRewardWrapper, RewardClient
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
-from tests.helpers import start_server, stats, wait_for
+from tests.helpers import free_port, start_server, stats, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class DistinctMessages(gym.Env):
@@ -197,7 +199,7 @@ def test_a_30s_outage_loses_none_of_200k_distinct_messages(fake_llm, tmp_path):
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_the_readme_vector_recipe_pays_every_worker(fake_server, fake_llm, context):
     fake_llm.behaviour.positive_words = ("",)  # every message helpful: any synced worker is paid
-    cmd = [sys.executable, "-m", "benchmarks.vector_recipe", "--server", fake_server.url,
+    cmd = [sys.executable, str(ROOT / "examples" / "vector_envs.py"), "--server", fake_server.url,
            "--context", context, "--workers", "4", "--steps", "1500"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from benchmarks.llama_server import SERVED_NAME, LlamaCppServer
 from reward_server import ServerConfig
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL
 from reward_server.judging.judge import JudgeConfig, LLMJudge
 from reward_server.runner import BackgroundServer
 from tests.helpers import stats, wait_for
+from tests.llama_server import SERVED_NAME, LlamaCppServer
 
 pytestmark = pytest.mark.llm
 

@@ -10,8 +10,8 @@ import time
 
 import httpx
 
-from benchmarks.common import free_port
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, embedded_model
+from tests.helpers import free_port
 
 #: The name the server answers to; the reward server reaches it as ``hosted_vllm/<this>``.
 SERVED_NAME = "gemma-3-270m"

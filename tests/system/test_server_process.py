@@ -11,9 +11,8 @@ import httpx
 import nle  # noqa: F401
 import pytest
 
-from benchmarks.common import free_port
 from oni_wrappers import OniRewardWrapper, RewardClient
-from tests.helpers import start_server, wait_for
+from tests.helpers import free_port, start_server, wait_for
 
 
 def listening_addresses(port):

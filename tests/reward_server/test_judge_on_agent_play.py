@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from benchmarks.common import AGENTPLAY_DATA, DEV_DATA
 from reward_server import ServerConfig
 from reward_server.runner import BackgroundServer
+from tests.data import AGENTPLAY_DATA, DEV_DATA
 from tests.helpers import stats, wait_for
 
 pytestmark = pytest.mark.llm

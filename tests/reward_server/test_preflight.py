@@ -10,9 +10,8 @@ import time
 import httpx
 import pytest
 
-from benchmarks.common import free_port
 from reward_server import ServerConfig
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 
 
 def run_server(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.common import AGENTPLAY_DATA, DEV_DATA
 from reward_server.judging.prompts import GOALS, calibration_examples, worked_examples
 from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.labels import Labels
 from reward_server.storage.store import Annotation
+from tests.data import AGENTPLAY_DATA, DEV_DATA
 
 
 def test_separable_evidence_cuts_in_the_middle_of_the_gap():

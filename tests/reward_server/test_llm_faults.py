@@ -5,11 +5,10 @@ import time
 
 import httpx
 
-from benchmarks.common import free_port
 from reward_server import ServerConfig
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
-from tests.helpers import stats, wait_for
+from tests.helpers import free_port, stats, wait_for
 
 
 def send(server, *texts):

@@ -1,6 +1,6 @@
 """TorchRL PPO with ONI rewards, for real: NLE in collector processes, the reward server with the
 embedded LLM, the LSTM agent. A few thousand frames on the CPU; learning itself is measured in
-``benchmarks/learning_curves.py``, not here."""
+``benchmarks/learning_evidence.py``, not here."""
 
 from __future__ import annotations
 

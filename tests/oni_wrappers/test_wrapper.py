@@ -8,10 +8,10 @@ import httpx
 import nle  # noqa: F401 - registers the NetHack envs
 import pytest
 
-from benchmarks.common import free_port
 from oni_wrappers import MissingMessageError, OniRewardWrapper, RewardClient
 from oni_wrappers.messages import decode_message_bytes
 from oni_wrappers.step_info import OniStepInfo, quiet_step_info
+from tests.helpers import free_port
 
 
 def run(env, steps, seed=0, with_episode_ends=False):

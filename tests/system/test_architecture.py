@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -29,11 +29,14 @@ def test_the_code_keeps_every_import_contract():
 
 
 def test_a_forbidden_import_breaks_the_check(tmp_path):
-    for package in ("oni_wrappers", "reward_server", "oni_rl"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("oni_wrappers", "reward_server", "oni_rl", "tests", "benchmarks"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "data"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     with (tmp_path / "reward_server" / "models" / "retrieval.py").open("a") as source:
         source.write("\nfrom reward_server.api import app  # a model reaching for the HTTP layer\n")
+    with (tmp_path / "tests" / "helpers.py").open("a") as source:
+        source.write("\nfrom benchmarks import learning_evidence  # a test leaning on a benchmark\n")
     done = lint_imports(tmp_path)
     assert done.returncode != 0
     assert "reward_server.models is not allowed to import reward_server.api" in done.stdout
+    assert "tests is not allowed to import benchmarks" in done.stdout

@@ -1,14 +1,14 @@
-"""The README's vector-env recipe, run exactly as a user runs it, in a fresh interpreter.
+"""ONI rewards in Gymnasium's vector envs: the README's recipe, run exactly as a user runs it.
 
 ``gym.vector.AsyncVectorEnv([lambda: OniRewardWrapper(gym.make("nle:NetHackScore-v0"),
 server=url)] * workers)`` steps ``--steps`` random actions; the script prints one JSON line with,
 per worker, the highest reward-table version it saw and the intrinsic reward it received. A
 worker whose client thread cannot reach the server ends at table version 0 with no intrinsic
-reward: the failure issue 12 found (a client thread importing httpcore in the parent while
+reward (the failure a client thread caused when it imported httpcore in the parent while
 AsyncVectorEnv forked its workers).
 
-    python -m benchmarks.vector_recipe --server http://127.0.0.1:8765 --context fork
-    python -m benchmarks.vector_recipe --runs 10            # starts a default server, 10 fresh runs
+    python examples/vector_envs.py --server http://127.0.0.1:8765 --context fork
+    python examples/vector_envs.py --runs 10            # starts a default server, 10 fresh runs
 
 With ``--runs`` every run is a new interpreter (``subprocess``), so no import state carries over.
 """
@@ -65,7 +65,7 @@ def fresh_runs(server: str, runs: int, context: str, workers: int, steps: int, p
     """``runs`` runs of the recipe, each in a new interpreter."""
     results = []
     for i in range(runs):
-        cmd = [sys.executable, "-m", "benchmarks.vector_recipe", "--server", server, "--context", context,
+        cmd = [sys.executable, __file__, "--server", server, "--context", context,
                "--workers", str(workers), "--steps", str(steps)]
         if parent_env_first:
             cmd.append("--parent-env-first")
@@ -102,10 +102,14 @@ def main() -> None:
     if args.server is not None:
         results = fresh_runs(args.server, args.runs, args.context, args.workers, args.steps, args.parent_env_first)
     else:
-        from benchmarks.common import running_server
+        from pydantic_settings import CliApp
 
-        with running_server(*args.server_args.split()) as url:
-            results = fresh_runs(url, args.runs, args.context, args.workers, args.steps, args.parent_env_first)
+        from reward_server import ServerConfig
+        from reward_server.runner import BackgroundServer
+
+        settings = CliApp.run(ServerConfig, cli_args=["--port", "0", *args.server_args.split()])
+        with BackgroundServer(settings) as server:
+            results = fresh_runs(server.url, args.runs, args.context, args.workers, args.steps, args.parent_env_first)
     good = sum(r["ok"] for r in results)
     synced = sum(r.get("synced", False) for r in results)
     print(f"every worker synced the table in {synced} and got intrinsic reward in {good} of {len(results)} "
