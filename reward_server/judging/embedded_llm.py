@@ -26,12 +26,14 @@ KV cache, so each message costs only its own tokens.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import importlib.util
 import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -137,6 +139,23 @@ def labelling_defaults(model: str) -> tuple[PromptStyle, bool]:
     return "many-shot", False
 
 
+#: every loaded model of this process, closed at exit (see :func:`_close_loaded_models`)
+_LOADED: weakref.WeakSet[EmbeddedLlama] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_loaded_models() -> None:
+    """Free every loaded llama.cpp model while ``llama_cpp`` can still do it.
+
+    A ``Llama`` that lives until interpreter shutdown (held by a module global, or in a reference
+    cycle such as a test framework's frames) is otherwise freed by its ``__del__`` after the
+    shutdown has cleared ``llama_cpp``'s module globals, and prints "TypeError: 'NoneType' object
+    is not callable" on the way out. ``atexit`` handlers run before that teardown.
+    """
+    for model in list(_LOADED):
+        model.close(timeout=5.0)
+
+
 class EmbeddedLlama:
     """One llama.cpp model with a lock: chat completion and first-token log-probabilities."""
 
@@ -150,12 +169,29 @@ class EmbeddedLlama:
     def _llama(self) -> Any:
         from llama_cpp import Llama
 
-        return Llama(
+        llama = Llama(
             model_path=str(self.model_path),
             n_ctx=self.n_ctx,
             n_threads=self.n_threads,
             verbose=False,
         )
+        _LOADED.add(self)
+        return llama
+
+    def close(self, timeout: float = -1) -> bool:
+        """Free the model's native memory now (a later call loads it again). With a ``timeout``,
+        gives up (returns False) if a generation still holds the model after that many seconds:
+        at exit, a daemon thread may be mid-answer, and waiting for it would hang the exit."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            llama = self.__dict__.pop("_llama", None)
+            if llama is not None:
+                self._close_sampler_of(llama)
+                llama.close()
+        finally:
+            self._lock.release()
+        return True
 
     def _close_sampler(self) -> None:
         """Free the sampler chain of the last generation now, not whenever the cyclic GC runs.
@@ -167,7 +203,10 @@ class EmbeddedLlama:
         the reward server's RSS crept up while it labelled (925 -> 1,137 MB over 16 minutes,
         ``benchmarks/server_memory.py``; RESULTS.md).
         """
-        llama = self.__dict__.get("_llama")  # not loaded (its load failed): nothing to close
+        self._close_sampler_of(self.__dict__.get("_llama"))  # not loaded (its load failed): nothing to close
+
+    @staticmethod
+    def _close_sampler_of(llama: Any) -> None:
         sampler = getattr(llama, "_sampler", None)
         if sampler is not None:
             llama._sampler = None

@@ -1,6 +1,9 @@
 """The embedded LLMs: which models exist, how a chat reaches a base model, and the real files."""
 
 import gc
+import os
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -122,3 +125,26 @@ def test_prompt_style_and_decomposition_reach_the_real_model():
     assert s["parts"] == pytest.approx(s["kill"], abs=1e-6) and s["parts"] != pytest.approx(s["whole"], abs=1e-3)
     assert s["kill"] > 0 > s["wall"]  # the labelled list was read
     assert s["compact"] != pytest.approx(s["kill"], abs=0.1)  # no examples, another question: another answer
+
+
+EXIT_SCRIPT = """
+from reward_server.judging.embedded_llm import register_embedded_provider
+handler = register_embedded_provider()
+model = handler.models.get("embedded/gemma-3-270m")
+model.first_token_logprobs([{"role": "user", "content": "Is gold good? Answer:"}], 3)
+class Holder: pass
+holder = Holder(); holder.me = holder; holder.model = model  # a cycle, as a test framework's frames make
+del holder, model, handler
+import reward_server.judging.embedded_llm as embedded; embedded._registered.clear()
+print("judged")
+"""
+
+
+@pytest.mark.llm
+def test_a_process_that_loaded_the_model_exits_without_a_traceback():
+    """The model is freed before interpreter shutdown tears llama_cpp down, even when it is only
+    reachable through a reference cycle (collected after that teardown otherwise)."""
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=300,
+                          check=False, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert done.returncode == 0 and "judged" in done.stdout, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-3000:]
