@@ -9,6 +9,12 @@
 #   bash benchmarks/gpu_check.sh modes     # there: every collection mode at 14 workers, 120k frames each
 #   MODES="per-worker-sync per-worker-async" FRAMES=60000 bash benchmarks/gpu_check.sh modes
 #                                          # some modes only (DEVICE sets --device)
+#   LABELS_FROM=RUN/oni.sqlite bash benchmarks/gpu_check.sh prepare
+#                                          # here: labels (and the judge's cut) of a CPU training run
+#   bash benchmarks/gpu_check.sh learn     # there: reward-free Score, ONI-retrieval on those labels vs
+#                                          # novelty, one seed each, ~3.5 min each (FRAMES, WORKERS);
+#                                          # here, its CPU path: PYTHON=.venv/bin/python NO_WHEELS=1 DEVICE=cpu \
+#                                          #   WORKERS=2 FRAMES=4096 bash benchmarks/gpu_check.sh learn
 #
 # Measured on an H100 (2026-11-26): `run` ~2.5 min, `modes` ~6.5 min, plus ~1.5 min to start the
 # machine; the labels' answers pay nothing there (none of them clears the cut), which a throughput
@@ -34,11 +40,26 @@ prepare() {
     .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d "$WHEELS" "${pins[@]}"
-    # labels of real play, by the embedded default judge: a random agent's messages
-    rm -f "$WHEELS/prep.sqlite" "$WHEELS/labels.jsonl"
-    .venv/bin/python examples/quickstart.py --steps 3000 --store "$WHEELS/prep.sqlite" --top 3 > /dev/null
-    .venv/bin/python -m reward_server export "$WHEELS/labels.jsonl" --store "$WHEELS/prep.sqlite"
-    rm -f "$WHEELS"/prep.sqlite*
+    rm -f "$WHEELS/prep.sqlite" "$WHEELS/labels.jsonl" "$WHEELS/threshold.txt"
+    if [[ -n "${LABELS_FROM:-}" ]]; then
+        # a CPU training run's labels by the default judge, and the log-odds cut that judge set
+        .venv/bin/python -m reward_server export "$WHEELS/labels.jsonl" --store "$LABELS_FROM"
+        .venv/bin/python - "$LABELS_FROM" > "$WHEELS/threshold.txt" <<'PY'
+import json, sqlite3, sys
+from reward_server.judging.prompts import calibration_examples
+from reward_server.models.calibration import evidence_cut
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+(key, value), = db.execute("SELECT key, value FROM meta WHERE key LIKE 'calibration|%'").fetchall()
+scores, examples = json.loads(value), calibration_examples(key.split("|")[1])
+pairs = [(s, v) for s, (_, v) in zip(scores, examples, strict=True) if s is not None]
+print(evidence_cut([s for s, v in pairs if v], [s for s, v in pairs if not v]))
+PY
+    else
+        # labels of real play, by the embedded default judge: a random agent's messages
+        .venv/bin/python examples/quickstart.py --steps 3000 --store "$WHEELS/prep.sqlite" --top 3 > /dev/null
+        .venv/bin/python -m reward_server export "$WHEELS/labels.jsonl" --store "$WHEELS/prep.sqlite"
+        rm -f "$WHEELS"/prep.sqlite*
+    fi
     du -sh "$WHEELS"
 }
 
@@ -102,9 +123,58 @@ modes() {
     done
 }
 
+# reward-free Score on the GPU machine: ONI-retrieval serving the imported labels (offline: no LLM
+# travels, so a message without an imported label pays 0) against novelty, one seed each, each
+# arm's server in its own process; prints frames reached and what the agents did in the last 20%
+learn() {
+    mkdir -p "$OUTDIR" /tmp/gpu
+    if [[ -z "${NO_WHEELS:-}" ]]; then
+        $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
+        export PYTHONPATH=/tmp/site:$PWD
+    fi
+    export PYTHONUNBUFFERED=1
+    local threshold port=8770
+    threshold=$(cat "$WHEELS/threshold.txt" 2>/dev/null || echo 0.0)
+    echo "| arm | frames | frames/s | episodes in the last 20% | score | kills | gold | deepest level |" \
+        | tee "$OUTDIR/learn.md"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |" | tee -a "$OUTDIR/learn.md"
+    for arm in retrieval novelty; do
+        port=$((port + 1))
+        rm -rf "/tmp/gpu/learn_$arm"*
+        [[ $arm == retrieval ]] && $PY -m reward_server import "$WHEELS/labels.jsonl" --store "/tmp/gpu/learn_$arm.sqlite"
+        $PY -m reward_server --store "/tmp/gpu/learn_$arm.sqlite" --reward-model "$arm" --offline --no-preflight \
+            --calibration fixed --threshold "$threshold" --port "$port" --log-level WARNING > "$OUTDIR/server_$arm.log" 2>&1 &
+        local server=$!
+        $PY -c "import httpx, sys, time
+for _ in range(240):
+    try:
+        if httpx.get('http://127.0.0.1:$port/healthz').status_code == 200: sys.exit(0)
+    except httpx.HTTPError: pass
+    time.sleep(0.5)
+sys.exit('the $arm server did not start')"
+        timeout "${ARM_SECONDS:-240}" $PY examples/torchrl_nethack.py --device "${DEVICE:-cuda}" --workers "${WORKERS:-14}" \
+            --envs-per-worker 4 --frames "${FRAMES:-600000}" --reward "$arm" --reward-server "http://127.0.0.1:$port" \
+            --extrinsic-coef 0 --max-episode-steps 1000 --seed 0 --run-dir "/tmp/gpu/learn_$arm" --quiet \
+            > "$OUTDIR/train_learn_$arm.log" 2>&1 || echo "($arm: stopped at the time limit or failed; see train_learn_$arm.log)"
+        kill $server 2>/dev/null || true
+        $PY - "$arm" "/tmp/gpu/learn_$arm/episodes.csv" "$OUTDIR/train_learn_$arm.log" <<'PY' | tee -a "$OUTDIR/learn.md"
+import csv, re, statistics, sys
+arm, path, log = sys.argv[1:]
+rows = list(csv.DictReader(open(path))) if __import__("os").path.exists(path) else []
+frames = max((int(r["frames"]) for r in rows), default=0)
+tail = [r for r in rows if int(r["frames"]) >= 0.8 * frames]
+mean = lambda k: f"{statistics.mean(float(r[k]) for r in tail):.2f}" if tail else "-"
+rate = re.search(r"\(([0-9,]+) frames/s", open(log).read())
+print(f"| {arm} | {frames:,} | {rate.group(1) if rate else '-'} | {len(tail)} | {mean('score')} | {mean('kills')} "
+      f"| {mean('gold')} | {mean('depth')} |")
+PY
+    done
+}
+
 case "${1:-}" in
     prepare) prepare ;;
     run) run ;;
     modes) modes ;;
-    *) echo "usage: bash benchmarks/gpu_check.sh prepare|run|modes" >&2; exit 2 ;;
+    learn) learn ;;
+    *) echo "usage: bash benchmarks/gpu_check.sh prepare|run|modes|learn" >&2; exit 2 ;;
 esac

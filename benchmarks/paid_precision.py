@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,7 @@ def label_everything(url: str, messages: list[str], token: str | None) -> tuple[
             batch = messages[start:start + 512]
             http.post("/v1/messages", json={"messages": [{"text": m, "count": 0} for m in batch]}).raise_for_status()
         wait_until_labelled(url, timeout=3600)
+        settled(http)
         table = http.get("/v1/rewards", params={"since": 0}).json()["rewards"]
         scores: dict[str, float] = {}
         for start in range(0, len(messages), 512):
@@ -108,6 +110,19 @@ def label_everything(url: str, messages: list[str], token: str | None) -> tuple[
     print(f"  server: llm {stats['llm']}, goal {stats['goal']}, threshold {stats['threshold']:+.2f}, "
           f"{stats['labelled']} labelled, {stats['unparsable']} unparsable")
     return table, scores
+
+
+def settled(http: httpx.Client, quiet: float = 8.0, timeout: float = 300.0) -> None:
+    """Return once a learned model's version has not moved for ``quiet`` seconds (its last fit,
+    on every label, has been published); at once for a model that does not learn."""
+    deadline = time.monotonic() + timeout
+    version = http.get("/v1/stats").json().get("model_version")
+    while version is not None and time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = http.get("/v1/stats").json().get("model_version")
+        if now == version:
+            return
+        version = now
 
 
 def judge_report(goal: str, table: dict[str, float], scores: dict[str, float]) -> dict[str, float]:
