@@ -51,16 +51,14 @@ def running_server(*extra_args: str, store: str | None = None, start_timeout: fl
 
 
 @contextlib.contextmanager
-def server_process(*extra_args: str, store: str | None = None, start_timeout: float = 120,
-                   module: tuple[str, ...] = ("reward_server",),
-                   env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Like :func:`running_server`, also yielding the process (for its PID, RSS, signals).
-    ``module``: what ``python -m`` runs (a wrapper of the server's CLI may take its place)."""
+def server_process(*extra_args: str, store: str | None = None,
+                   start_timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like :func:`running_server`, also yielding the process (for its PID and RSS)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", *module, "--port", str(port),
+        cmd = [sys.executable, "-m", "reward_server", "--port", str(port),
                "--store", store or os.path.join(tmp, "oni.sqlite"), "--log-level", "WARNING", *extra_args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + start_timeout

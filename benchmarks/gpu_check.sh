@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 16): ONI training on a GPU machine with 16 cores, torch already installed
+# The GPU check: ONI training on a GPU machine with 16 cores, torch already installed
 # and no network, at 4, 8 and 14 collector workers; prints frames/s, GPU utilisation and the
 # learner / collector time split.
 #
@@ -18,7 +18,7 @@
 #
 # Measured on an H100 (2026-11-26): `run` ~2.5 min, `modes` ~6.5 min, plus ~1.5 min to start the
 # machine; the labels' answers pay nothing there (none of them clears the cut), which a throughput
-# check does not need. Results in benchmarks/RESULTS.md.
+# check does not need. Results in docs/results.md.
 #
 # What travels: the working tree plus .whl/: the wheels the GPU image lacks (NLE, gymnasium,
 # TorchRL and tensordict, pydantic and pydantic-settings, for Python 3.12 on x86-64) and
@@ -106,7 +106,7 @@ measure() {  # name workers frames [trainer flags...]
          "$(echo "$summary" | sed -E 's/.* ([0-9]+%) of the time waiting.*/\1/') | $util |" | tee -a "$OUTDIR/gpu_check.md"
 }
 
-# the check the issue asks for: batched collection (the default) at 4, 8 and 14 workers of 4 envs
+# the throughput check: batched collection (the default) at 4, 8 and 14 workers of 4 envs
 run() {
     setup
     for workers in 4 8 14; do measure "${workers}x4" "$workers" 40000; done

@@ -15,7 +15,8 @@ worst confusions. ``--pairs N`` scores the ranking model's preferences on helpfu
 Variants (see ``VARIANTS``): prompt style (many-shot / paper / families / compact), label words
 (Yes/No, FOO/BAR, 1/0), decomposition of multi-sentence messages, an ensemble, and generate mode.
 Every variant runs on the one ``--llm``; the last column is its labels/s over the ``compact``
-variant's (the plain logprob question) in the same run, the issue's speed floor being 0.5.
+variant's (the plain logprob question) in the same run; the target is >= 0.5 (labelling may
+cost at most twice the plain question).
 """
 
 from __future__ import annotations

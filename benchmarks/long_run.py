@@ -1,4 +1,4 @@
-"""A long training run holds (issue 16): the README's main command for a million frames, watched.
+"""A long training run holds: the README's main command for a million frames, watched.
 
 Runs ``examples/torchrl_nethack.py --frames N`` (Score, ONI-retrieval, the in-process reward
 server with the embedded LLM) and samples every ``--every`` seconds the resident memory of every

@@ -6,7 +6,7 @@ labels; agent play carries how often agents met each message):
 ``--store RUN/oni.sqlite`` reads a finished run's store: every message the agents reported,
 with how often they met it, and the reward table the run ended with. Of the occurrences of
 *paid* messages whose label is known, the share that went to helpful ones is the
-frequency-weighted precision (the issue's target: >= 0.8 in an 80k-frame default run). Coverage
+frequency-weighted precision (target: >= 0.8 in an 80k-frame default run). Coverage
 says how much of the paid occurrences the labelled files know at all; the most-met paid
 messages are listed, known or not.
 

@@ -1,4 +1,4 @@
-"""Training on a real Ray cluster of two nodes on this machine (issue 16), torn down whatever happens.
+"""Training on a real Ray cluster of two nodes on this machine, torn down whatever happens.
 
 ``ray start --head`` and ``ray start --address=...`` start two Ray nodes (each its own raylet,
 object store and one CPU, with a custom resource naming it); ``oni_rl.train`` joins the cluster

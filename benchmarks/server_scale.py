@@ -11,7 +11,7 @@ it (default settings: embedded LLM, retrieval, cut from calibration examples):
 * ``POST /v1/messages``: new messages per second the server takes, batches of 512;
 * the server's RSS.
 
-Targets (issue 15): p99 at 1M ≤ 2× p99 at 10k (both endpoints), restart at 1M ≤ 30 s.
+Targets: p99 at 1M ≤ 2× p99 at 10k (both endpoints), restart at 1M ≤ 30 s.
 
     python -m benchmarks.server_scale                     # 10k, 100k, 1M
     python -m benchmarks.server_scale --sizes 10000 100000 --seconds 15

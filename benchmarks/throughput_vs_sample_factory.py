@@ -11,7 +11,7 @@ after another, never at the same time, in ABBA order over the arms. Every mode o
 * ``batched-async``: the same envs and policy in one collector process that collects the next
   batch while the learner updates (APPO-style, one update stale at most);
 * ``per-worker-sync`` / ``per-worker-async``: each collector worker runs its own policy on its
-  own envs (the modes before issue 16).
+  own envs (what ``--collection auto`` picks without a GPU).
 
 Sample Factory runs in its own virtual environment (see ``benchmarks/sample_factory_nethack.py``).
 Its rate is read from its own log: frames between its first report with frames and its last,

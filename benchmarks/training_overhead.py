@@ -16,7 +16,7 @@ Target: warm ratio ≥ 0.9.
     python -m benchmarks.training_overhead --frames 4096 --rounds 2
 
 With ``--server-args`` naming an LLM that never answers, the retrieval arm pays the client, the
-server and the table but no labelling, which splits ONI's cost between the two (RESULTS.md):
+server and the table but no labelling, which splits ONI's cost between the two (docs/results.md):
 
     python -m benchmarks.training_overhead --frames 16384 --rounds 2 --server-args \
         "--llm hosted_vllm/none --api-base http://127.0.0.1:9/v1 --no-preflight --calibration fixed --llm-retries 0"

@@ -1,31 +1,37 @@
-"""Wrapper overhead: steps/s of OniRewardWrapper(NetHackScore) ÷ raw NetHackScore steps/s.
+"""Wrapper overhead: steps/s of ``OniRewardWrapper(NetHackScore)`` ÷ steps/s of raw ``NetHackScore``.
 
-Same process, same NLE instance, same game (NLE core/disp seeds), same action sequence, interleaved rounds in ABBA order (raw, wrapped, wrapped, raw, ...), so
-both see the same machine noise and exactly the same game. The wrapped env talks to a live
-reward server in its own process (as in production); the server's store is warmed first so the
-LLM is idle during the timed rounds and only the wrapper's own cost (decode, lookup, count,
-client thread) is measured. Target: ratio >= 0.95.
+Three arms step the same NLE instance over the same game (NLE core/disp seeds) and the same
+random actions, in the same process, in interleaved rounds (the order rotates each round and
+reverses every other one), so they see the same machine noise:
 
-``--table N`` (issue 15) gives the client a table of N rows and a delta every second: the server
-starts on a store of N messages already labelled (synthetic NLE-like messages), the wrapped env
-takes the whole table once in its warm-up (gzip, in the client thread), and during the timed
-rounds a feeder posts 50 new messages a second, which the server publishes at once as unlabelled
-rows (a delta each second). The feeder is a process of its own, as the other wrappers that send
-those messages would be: a thread here would take this process's GIL from the env. Its LLM is left unreachable on purpose (``--llm`` at a closed port,
-``--no-preflight``): the deltas come from the server's table, and no LLM competes for the cores.
+* raw ``NetHackScore-v0``;
+* ``PassThrough``, a ``gymnasium.Wrapper`` whose step only forwards the call: the floor any
+  Python wrapper pays;
+* ``OniRewardWrapper`` with its client talking to a live reward server in its own process, as in
+  production. The server's store is warmed first, so the LLM is idle during the timed rounds and
+  only the wrapper's own cost (decode, count, lookup, ``info["oni"]``, client thread) is measured.
 
-    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 5
-    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 6 --table 1000000
-    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 10 --no-server   # the wrapper alone
-    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 12 --table 1000000 --passthrough
-    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 20 --table 1000000 --previous-step
+Printed: steps/s per arm and each wrapper's ratio to raw, median and per round. Target: the
+``OniRewardWrapper`` ratio >= 0.95.
 
-``--previous-step`` adds an arm with the wrapper's step as it was until stop 22 on the same
-client (a same-process before/after of the step's rearrangement).
+``--table N`` gives the client a table of N rows and a delta every second: the server starts on
+a store of N messages already labelled (synthetic NLE-like messages), the wrapped env takes the
+whole table once in its warm-up (gzip, in the client thread), and during the timed rounds a
+feeder posts 50 new messages a second, which the server publishes at once as unlabelled rows.
+The feeder is a process of its own, as the other wrappers that send those messages would be: a
+thread here would take this process's GIL from the env. Its LLM is left unreachable on purpose
+(``--llm`` at a closed port, ``--no-preflight``): the deltas come from the server's table, and no
+LLM competes for the cores. ``--no-server`` measures the wrapper with no client at all.
 
-``--passthrough`` adds a third arm: a ``gymnasium.Wrapper`` whose step only forwards the call,
-the floor any Python wrapper pays (its frame, its tuple, and NetHack's step running after some
-Python). The three arms take turns in a rotating, alternately reversed order.
+Three traps this design avoids: ``env.reset(seed=s)`` does not make NLE replay the same game
+(its own ``seed(core, disp, reseed=False)`` does); two NLE instances differ in speed by up to ~10%
+on their own, so every arm steps one instance; and whichever arm runs first in a pair tends to be
+slower, so the order rotates. One run's median moves by about a point from run to run on a shared
+2-core machine: compare several runs before reading a difference of that size.
+
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 20 --table 1000000
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 10              # a table of this game's messages
+    python -m benchmarks.wrapper_overhead --steps 20000 --rounds 10 --no-server  # the wrapper alone
 """
 
 from __future__ import annotations
@@ -35,8 +41,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
@@ -54,7 +59,6 @@ from benchmarks.common import (
     wait_until_labelled,
 )
 from oni_wrappers import OniRewardWrapper
-from oni_wrappers.reward import count_scaled_intrinsic
 
 #: a server whose LLM never answers (a closed port) and that starts without asking it
 NO_LLM = ["--llm", "hosted_vllm/none", "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--no-preflight",
@@ -94,47 +98,9 @@ class PassThrough(gym.Wrapper):
         return self.env.step(action)
 
 
-class PreviousStep(OniRewardWrapper):
-    """``OniRewardWrapper`` with its step as it was until stop 22 (the message read by
-    ``ndarray.tobytes``, ``info["oni"]`` a 7-key literal built on every step): the "before" arm
-    of ``--previous-step``, on the same client, table and server as the current one."""
-
-    def step(self, action):  # type: ignore[no-untyped-def]
-        obs, extrinsic, terminated, truncated, info = self.env.step(action)
-        message = self._messages[obs[self.message_key].tobytes()]
-        intrinsic = 0.0
-        count = 0
-        client = self.client
-        if message:
-            count = self._episode_counts.get(message, 0) + 1
-            self._episode_counts[message] = count
-            if client is not None:
-                looked_up = client.table.get(message)
-                if looked_up is None:
-                    client.observe(message)
-                else:
-                    intrinsic = looked_up
-        paid = 0.0
-        if intrinsic:
-            paid = self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
-        reward = self.extrinsic_coef * float(extrinsic) + paid
-        info["oni"] = {
-            "message": message,
-            "extrinsic": extrinsic,
-            "intrinsic": intrinsic,
-            "intrinsic_paid": paid,
-            "episode_count": count,
-            "table_version": client.version if client is not None else 0,
-            "stale": client.stale if client is not None else False,
-        }
-        return obs, reward, terminated, truncated, info
-
-
-def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace,
-         around: Callable[[str], AbstractContextManager[object]] = nullcontext) -> dict[str, list[float]]:
+def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace) -> dict[str, list[float]]:
     """Steps/s of each arm over ``args.rounds`` rounds; with two arms the order is ABBA, with
-    more it rotates each round and reverses every other one, so no arm has a fixed place.
-    ``around(name)`` is entered for each arm's timed steps (hardware counters use it)."""
+    more it rotates each round and reverses every other one, so no arm has a fixed place."""
     names = list(arms)
     rates: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(args.rounds):
@@ -143,8 +109,7 @@ def abba(arms: dict[str, gym.Env], actions: np.ndarray, args: argparse.Namespace
         if round_index % 2:
             order.reverse()
         for name in order:
-            with around(name):
-                rates[name].append(timed_steps(arms[name], actions, args.seed))
+            rates[name].append(timed_steps(arms[name], actions, args.seed))
     return rates
 
 
@@ -159,10 +124,6 @@ def report(rates: dict[str, list[float]]) -> None:
         target = "  (target >= 0.95)" if name == "OniRewardWrapper" else ""
         print(f"ratio {name}/raw: median {statistics.median(ratios):.3f}  per round "
               f"{[round(x, 3) for x in ratios]}{target}")
-    if "previous step" in rates:
-        ratios = [w / r for w, r in zip(rates["OniRewardWrapper"], rates["previous step"], strict=True)]
-        print(f"ratio OniRewardWrapper/previous step: median {statistics.median(ratios):.3f}  per round "
-              f"{[round(x, 3) for x in ratios]}")
 
 
 def main() -> None:
@@ -173,9 +134,6 @@ def main() -> None:
     p.add_argument("--table", type=int, default=0, help="a table of this many rows, and a delta every second")
     p.add_argument("--no-server", action="store_true",
                    help="the wrapper with no client and no server: its own step cost alone")
-    p.add_argument("--passthrough", action="store_true", help="a third arm: a wrapper that only forwards step()")
-    p.add_argument("--previous-step", action="store_true",
-                   help="an arm with the wrapper's step as it was until stop 22, on the same client")
     args = p.parse_args()
 
     print(interpreter(), flush=True)
@@ -184,7 +142,7 @@ def main() -> None:
         raw = gym.make("NetHackScore-v0")
         wrapped = OniRewardWrapper(raw, server=None)
         timed_steps(wrapped, actions, args.seed)
-        report(abba(arms(raw, wrapped, args), actions, args))
+        report(abba(arms(raw, wrapped), actions, args))
         return
     with ExitStack() as stack:
         if args.table:
@@ -193,7 +151,7 @@ def main() -> None:
             url = stack.enter_context(running_server(*NO_LLM, store=str(store), start_timeout=1800))
         else:
             url = stack.enter_context(running_server())
-        # One NLE instance under both: separate instances differ in speed by up to ~10% on
+        # One NLE instance under every arm: separate instances differ in speed by up to ~10% on
         # their own (each loads its own copy of the game library), which would swamp the
         # wrapper's cost. "raw" steps the instance directly, "wrapped" steps it through ONI.
         raw = gym.make("NetHackScore-v0")
@@ -210,7 +168,7 @@ def main() -> None:
         feeder = spawn.Process(target=feed, args=(url, stop, args.table + 10**7)) if args.table else None
         if feeder is not None:
             feeder.start()
-        rates = abba(arms(raw, wrapped, args), actions, args)
+        rates = abba(arms(raw, wrapped), actions, args)
         stop.set()
         if feeder is not None:
             feeder.join()
@@ -221,14 +179,8 @@ def main() -> None:
     report(rates)
 
 
-def arms(raw: gym.Env, wrapped: gym.Env, args: argparse.Namespace) -> dict[str, gym.Env]:
-    out = {"raw NetHackScore": raw, "OniRewardWrapper": wrapped}
-    if args.passthrough:
-        out["PassThrough"] = PassThrough(raw)
-    if args.previous_step:
-        client = wrapped.client if isinstance(wrapped, OniRewardWrapper) else None
-        out["previous step"] = PreviousStep(raw, server=client)
-    return out
+def arms(raw: gym.Env, wrapped: gym.Env) -> dict[str, gym.Env]:
+    return {"raw NetHackScore": raw, "PassThrough": PassThrough(raw), "OniRewardWrapper": wrapped}
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def run_recipe(server: str, context: str | None, workers: int, steps: int, paren
             oni = infos["oni"]
             versions = np.maximum(versions, oni["table_version"])
             intrinsic += np.abs(oni["intrinsic"])
-            stale_steps += np.asarray(oni.get("stale", False), dtype=np.int64)  # absent before issue 12
+            stale_steps += np.asarray(oni.get("stale", False), dtype=np.int64)  # absent from older wrappers' info
     finally:
         envs.close()
     return {

@@ -2,7 +2,7 @@
 
 Episodes are read from the collected data at ``done`` steps, using the per-step statistics
 that :class:`oni_rl.envs.EpisodeStats` puts in ``info``. The CSV is the source of truth: the PNG
-and ``benchmarks/learning_curves.py`` are drawn from it, and a resumed run appends to it.
+and ``benchmarks/learning_evidence.py``'s tables are drawn from it, and a resumed run appends to it.
 """
 
 from __future__ import annotations

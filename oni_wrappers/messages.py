@@ -36,8 +36,7 @@ class MessageDecoder(dict[bytes, str]):
     An agent sees a few thousand distinct messages over millions of steps, so nearly every step
     is a memo hit. The memo is the dict itself and decoding happens in ``__missing__``, so a hit
     is one C-level subscript with no Python call: the wrapper's step path pays for ``tobytes`` and
-    one dict lookup, nothing else (issue 15: the wrapper's whole step must cost under 5% of
-    NLE's). Bounded: the memo is emptied when it reaches ``max_cached`` raw messages
+    one dict lookup, nothing else (the wrapper's whole step should cost under 5% of NLE's). Bounded: the memo is emptied when it reaches ``max_cached`` raw messages
     (engravings and names can make them unbounded).
     """
 

@@ -4,10 +4,9 @@ Each step gets a fresh dict (a caller may keep the infos it was given). In CPyth
 literal inserts its keys one by one, while ``dict.copy()`` of a dict with the same keys clones
 the key table in one go; most steps pay no reward and many show no message, so the wrapper
 copies the dict of such a *quiet* step and stores only the fields that differ (two on a step
-with an unpaid message). What that saves per NetHack step, in instructions retired:
-``python -m benchmarks.wrapper_counters`` (its ``info`` arm is the literal). The client keeps
-the quiet dict current with its table version and staleness (:func:`quiet_step_info`), so the
-step reads neither.
+with an unpaid message); counted under ``perf stat``, the copy retires fewer instructions per
+NetHack step than the literal did (docs/results.md). The client keeps the quiet dict current
+with its table version and staleness (:func:`quiet_step_info`), so the step reads neither.
 """
 
 from __future__ import annotations

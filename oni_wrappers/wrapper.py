@@ -3,12 +3,12 @@
 Per step the wrapper does: decode the message (a memo hit: ``tobytes`` and one subscript), the
 reward arithmetic and ``info["oni"]`` (a copy of a quiet step's dict, see
 :mod:`oni_wrappers.step_info`); and, only when there is a message, one counter increment and one
-dict lookup in the mirrored reward table. Nothing more: the step must cost under 5% of NLE's own
-(issue 15), and after NetHack's C step every Python operation runs on cold caches, several times
-slower than in a micro-benchmark, so each one counts (``benchmarks/wrapper_counters.py`` counts
-the instructions and cache misses each part adds to a NetHack step). New messages are handed to
-the :class:`~oni_wrappers.client.RewardClient` thread, which talks to the server; nothing on
-the step path touches the network or takes a lock.
+dict lookup in the mirrored reward table. Nothing more: the step should cost under 5% of NLE's
+own, and after NetHack's C step every Python operation runs on cold caches, several times slower
+than in a micro-benchmark, so each one counts (``benchmarks/wrapper_overhead.py`` times the
+wrapper against raw NLE; docs/results.md says what each part was measured to cost). New
+messages are handed to the :class:`~oni_wrappers.client.RewardClient` thread, which talks to
+the server; nothing on the step path touches the network or takes a lock.
 """
 
 from __future__ import annotations

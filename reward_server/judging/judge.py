@@ -231,8 +231,8 @@ class LLMJudge:
     async def log_odds(self, chat: list[dict[str, str]], words: LabelWords) -> Judgement:
         """Log-odds of ``words.positive`` over ``words.negative`` as the first answer token.
 
-        Public so prompt experiments (``benchmarks/prompt_trials.py``) score their own chats
-        through exactly the server's path: retries, breaker, parsing.
+        Public so an experiment can score a chat of its own through exactly the server's path:
+        retries, breaker, parsing.
         """
         reply = await self._complete(chat, max_tokens=1, top_logprobs=self.config.top_logprobs)
         if isinstance(reply, Judgement):

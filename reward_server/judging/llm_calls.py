@@ -6,8 +6,8 @@ Which endpoint (``--llm-endpoint``):
 * ``completion`` — ``/v1/completions`` of an OpenAI-compatible server (vLLM, llama.cpp's
   server, ...), with the chat rendered as plain text (:func:`~reward_server.judging.prompts.render_plain`). A list-continuation
   prompt (``many-shot``) must reach the model as written: sent as chat, the server wraps it in a
-  chat template and a base model no longer continues the labelled list (issue 12 measured every
-  answer at "No" through llama.cpp's chat endpoint).
+  chat template and a base model no longer continues the labelled list (through llama.cpp's chat
+  endpoint every answer leaned "No").
 * ``chat`` — ``/v1/chat/completions`` (any litellm provider), for instruct prompts.
 * ``auto`` (default) — ``completion`` for the many-shot logprob prompt on an OpenAI-compatible
   server at ``--api-base``, ``chat`` otherwise (``ServerConfig.endpoint``). The embedded models

@@ -92,7 +92,7 @@ def test_real_embedded_models_answer_with_a_label_word(model, style):
         completion = llama.chat([{"role": "user", "content": "NetHack is a"}], max_tokens=4, temperature=0.0)
         assert completion["choices"][0]["message"]["content"]
         # each generation's native sampler chain (MBs with Gemma's vocabulary) is freed at once,
-        # not left as a reference cycle: those made the reward server's memory creep (RESULTS.md)
+        # not left as a reference cycle: those made the reward server's memory creep (docs/results.md)
         assert [type(o).__name__ for o in gc.get_objects()].count("LlamaSampler") == 0
     finally:
         gc.enable()
