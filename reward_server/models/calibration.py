@@ -11,7 +11,7 @@ Three modes (``--calibration``):
   ceiling: should more than that share of the messages seen score above the cut (a judge that
   says yes to everything), the cut rises to the quantile that pays that share.
 * ``quantile``: the cut is the running (1 − positive_share) quantile of every score seen — a
-  quota. An agent's own play is mostly junk, so a quota pays a fixed share of junk (issue 13:
+  quota. An agent's own play is mostly junk, so a quota pays a fixed share of junk (measured:
   25% of the unhelpful messages of agent play were paid this way); kept to compare.
 * ``fixed``: a constant cut (``--threshold``).
 

@@ -3,10 +3,10 @@
 Hashing needs no vocabulary, so a message never seen in training still gets a feature vector
 that shares n-grams with its relatives ("You kill the newt!" and "You kill the gnome lord!"
 share "kill the"), which is what lets the classifier reward messages the LLM has not labelled.
-``benchmarks/encoder_comparison.py`` measured hashed words, hashed characters, both, a
+A comparison of encoders (in git history; summary in docs/results.md) measured hashed words, hashed characters, both, a
 character CNN and a pretrained sentence encoder (MiniLM) on held-out message families; words +
 characters is the default: within noise of the best on both label sets, no torch, and 20–30×
-cheaper per message than MiniLM (see RESULTS.md).
+cheaper per message than MiniLM.
 
 :class:`FeatureCache` keeps one row per message ever seen, appended as messages arrive, so a
 refit re-scores the whole table with one sparse matrix product instead of re-encoding it.
@@ -53,8 +53,8 @@ def make_word_vectorizer(n_features: int = N_FEATURES) -> HashingVectorizer:
 def make_features(n_features: int = N_FEATURES) -> FeatureUnion:
     """The server's encoder: word 1–2-grams and character 1–4-grams side by side.
 
-    ``benchmarks/encoder_comparison.py`` picked it: the most accurate of the cheap encoders on
-    held-out message families across both label sets (see RESULTS.md).
+    The most accurate of the cheap encoders on held-out message families across both label sets
+    (docs/results.md).
     """
     return FeatureUnion([("words", make_word_vectorizer(n_features)), ("chars", make_vectorizer(n_features))])
 
