@@ -11,6 +11,7 @@ trainers can read a run's ``config.json`` through it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -175,20 +176,13 @@ class TrainConfig(BaseSettings):
 
     @field_validator("frames", mode="before")
     @classmethod
-    def _whole_frames(cls, value: object) -> object:
-        """``--frames 1e9`` and ``frames=5e7``: budgets are written in scientific notation."""
+    def _scientific_frames(cls, value: object) -> object:
+        """``--frames 1e9``: budgets are written in scientific notation, which an int field refuses
+        as text; as a float, pydantic takes it when whole and names the field when not."""
         if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                try:
-                    value = float(value)
-                except ValueError:
-                    return value  # pydantic's own error names the field
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError(f"frames must be a whole number, got {value}")
-            return int(value)
+            for parse in (int, float):
+                with contextlib.suppress(ValueError):
+                    return parse(value)
         return value
 
     @model_validator(mode="before")
