@@ -42,6 +42,7 @@ __all__ = ["REWARD_CHOICES", "PPOConfig", "PolicyConfig", "TrainConfig", "TrainR
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class TrainResult:
     frames: int  # trained in this call (a resumed run counts from where it resumed)
