@@ -22,17 +22,20 @@ share of steps spent answering the game). Runs short of the frame budget are lis
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.aggregate import RESAMPLES, Interval, difference_interval, iqm_interval, plot_iqm_curves
 from oni_rl.logbook import Episode, read_episodes
+
+if TYPE_CHECKING:
+    from oni_rl.config import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 BEHAVIOUR = ("kills", "gold", "depth", "length")
@@ -76,7 +79,7 @@ def frames_done(run_dir: Path) -> int:
     return int(torch.load(checkpoint, weights_only=True)["frames"])
 
 
-def save_raw(experiment: str, arm: str, seed: int, config: object, run_dir: Path) -> None:
+def save_raw(experiment: str, arm: str, seed: int, config: TrainConfig, run_dir: Path) -> None:
     """Copy a run's episodes (gzipped, only those up to its checkpoint) and config to the results."""
     source = run_dir / "episodes.csv"
     if not source.exists():
@@ -90,7 +93,7 @@ def save_raw(experiment: str, arm: str, seed: int, config: object, run_dir: Path
     with gzip.open(target / "episodes.csv.gz", "wt", newline="") as out:
         out.write(header)
         out.writelines(kept)
-    settings = dataclasses.asdict(config)  # type: ignore[call-overload]
+    settings = config.record()  # as the run's own config.json: secrets masked
     settings["run_dir"] = f"runs/{experiment}/{run_dir.name}"
     (target / "config.json").write_text(json.dumps({"frames_done": done, **settings}, indent=2, default=str) + "\n")
 

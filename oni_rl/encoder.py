@@ -10,23 +10,13 @@ other trainers (the Sample Factory comparison) can run the very same network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from nle import nethack
 from torch import nn
 
+from oni_rl.config import PolicyConfig
+
 GLYPH_COUNT = nethack.MAX_GLYPH + 1  # the last index pads the crop outside the map
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    glyph_dim: int = 16
-    conv_channels: int = 16
-    crop_size: int = 9
-    stats_dim: int = 64
-    message_dim: int = 64
-    hidden_size: int = 256
 
 
 def signed_log(x: torch.Tensor) -> torch.Tensor:

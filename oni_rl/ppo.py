@@ -23,24 +23,12 @@ from torchrl.modules import set_recurrent_mode
 from torchrl.objectives import ClipPPOLoss
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 
+from oni_rl.config import PPOConfig
 from oni_rl.policy import ACTING_IN_KEYS, ActorCritic
 
 #: what the loss reads, given advantages: the minibatches copy only these (not the next observations,
 #: nor acting-time activations such as ``core``, which the loss recomputes with gradients)
 LOSS_INPUTS = (*ACTING_IN_KEYS, "action", "action_log_prob", "advantage", "value_target", "state_value")
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    learning_rate: float = 3e-4
-    gamma: float = 0.999
-    gae_lambda: float = 0.95
-    clip_epsilon: float = 0.2
-    entropy_coef: float = 0.01
-    value_coef: float = 0.5
-    max_grad_norm: float = 4.0
-    epochs: int = 2
-    minibatches: int = 2
 
 
 @dataclass

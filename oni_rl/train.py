@@ -1,7 +1,7 @@
 """The PPO training run: reward server, collectors, updates, logging, checkpoints.
 
-``train(TrainConfig(...))`` is what ``examples/torchrl_nethack.py`` runs; tests and benchmarks
-call it directly. Collection goes through TorchRL's ``Collector``: worker processes on this
+``train(TrainConfig(...))`` is what ``python -m oni_rl`` (and ``examples/torchrl_nethack.py``)
+runs; tests and benchmarks call it directly. The config is ``oni_rl.config``'s, re-exported here. Collection goes through TorchRL's ``Collector``: worker processes on this
 machine (``backend="process"``), or Ray actors anywhere on a cluster (``backend="ray"``); each
 worker steps ``envs_per_worker`` envs as one batched env (``oni_rl.batched_env``) so the policy acts on a batch.
 """
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,66 +29,18 @@ from torchrl.collectors import Collector
 from torchrl.envs import ParallelEnv
 from tqdm import tqdm
 
+from oni_rl.config import REWARD_CHOICES, PolicyConfig, PPOConfig, TrainConfig
 from oni_rl.envs import EnvFactory
 from oni_rl.logbook import Logbook, finished_episodes, plot_runs, tensor_stats
-from oni_rl.policy import ActorCritic, PolicyConfig, build_actor_critic
-from oni_rl.ppo import PPOConfig, UpdateReport, add_advantages, make_loss, ppo_update
-from oni_rl.tasks import EXTENDED_ACTIONS, default_extrinsic_coef
-from reward_server.models.registry import REWARD_MODELS
+from oni_rl.policy import ActorCritic, build_actor_critic
+from oni_rl.ppo import UpdateReport, add_advantages, make_loss, ppo_update
+from oni_rl.resume_check import check_resumable
+from oni_rl.server_check import check_reward_server
+from oni_rl.tasks import EXTENDED_ACTIONS
+
+__all__ = ["REWARD_CHOICES", "PPOConfig", "PolicyConfig", "TrainConfig", "TrainResult", "train"]
 
 log = logging.getLogger(__name__)
-
-#: the reward server's models (its registry), or "none": the extrinsic reward alone, no server
-REWARD_CHOICES: tuple[str, ...] = ("none", *REWARD_MODELS)
-RewardType = Literal[REWARD_CHOICES]  # type: ignore[valid-type]
-
-
-@dataclass
-class TrainConfig:
-    task: str = "NetHackScore-v0"
-    reward: RewardType = "retrieval"
-    frames: int = 20_000
-    seed: int = 0
-    workers: int = 2
-    envs_per_worker: int = 4
-    rollout: int = 64  # steps per env between updates (the LSTM's training sequence length)
-    run_dir: Path = Path("runs/oni")
-    reward_server: str | None = None  # URL; None starts one in this process (unless reward == "none")
-    token: str | None = field(default_factory=lambda: os.environ.get("ONI_TOKEN"))  # that server's bearer token
-    llm: str | None = None  # litellm model string for the in-process server (None: embedded default)
-    store: Path | None = None  # the in-process server's store (default: run_dir/oni.sqlite)
-    intrinsic_coef: float = 0.4
-    extrinsic_coef: float | None = None  # None: the reference's per-task value (default_extrinsic_coef)
-    count_exponent: float = 3.0
-    max_episode_steps: int = 5000
-    ray_address: str | None = None
-    # APPO-style: workers keep collecting during updates. A batch is then one worker's envs over
-    # workers × rollout steps (same frames per update), up to one update behind the learner (PPO's
-    # ratio uses the behaviour policy's stored log-probs, so the objective stays correct)
-    async_collection: bool = False
-    # batched: one policy on the learner's device acts for every env of the machine in one batch,
-    # the envs step in worker processes (TorchRL ParallelEnv, shared memory), as Sample Factory's
-    # policy worker does; per-worker: each collector worker runs its own copy of the policy on the
-    # CPU for its own envs. Ray always collects per worker (each actor on its own node). auto: the
-    # faster where measured (benchmarks/RESULTS.md): batched with a GPU learner, per-worker without
-    collection: Literal["auto", "batched", "per-worker"] = "auto"
-    learner_threads: int | None = None  # None: every core, less one when the LLM may share this machine
-    device: str = "cuda" if torch.cuda.is_available() else "cpu"
-    checkpoint_every: int = 10  # updates
-    resume: bool = False
-    progress: bool = True
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-
-    def __post_init__(self) -> None:
-        if self.extrinsic_coef is None:
-            self.extrinsic_coef = default_extrinsic_coef(self.task)
-        if self.collection == "auto":
-            self.collection = "batched" if torch.device(self.device).type == "cuda" else "per-worker"
-
-    @property
-    def frames_per_batch(self) -> int:
-        return self.workers * self.envs_per_worker * self.rollout
 
 
 @dataclass
@@ -124,21 +77,22 @@ def make_machine_envs(factory: EnvFactory, workers: int, envs: int) -> ParallelE
 
 @contextlib.contextmanager
 def reward_server(config: TrainConfig) -> Iterator[str | None]:
-    """The URL envs ship messages to: the given one, none, or a server started in this process."""
+    """The URL envs ship messages to: none, the given one (once checked to serve this run's reward
+    model and goal), or a server started in this process from ``config.server``."""
     if config.reward == "none":
         yield None
         return
     if config.reward_server is not None:
+        check_reward_server(config.reward_server, reward=config.reward, goal=config.server.goal, token=config.token,
+                            allow_mismatch=config.allow_server_mismatch)
         yield config.reward_server
         return
-    from reward_server import ServerConfig
     from reward_server.runner import BackgroundServer
 
-    # Built in one go, not copied with a new llm: the prompt style and decomposition default per model.
-    llm = {} if config.llm is None else {"llm": config.llm}
-    settings = ServerConfig(port=0, reward_model=config.reward, store=config.store or config.run_dir / "oni.sqlite", **llm)
+    settings = config.server.model_copy(update={"store": config.server.store or config.run_dir / "oni.sqlite"})
     with BackgroundServer(settings) as server:
-        log.info("reward server %s (%s, %s) on %s", settings.llm, config.reward, settings.store, server.url)
+        log.info("reward server %s (%s, goal %s, %s) on %s", settings.llm, config.reward, settings.goal,
+                 settings.store, server.url)
         yield server.url
 
 
@@ -245,16 +199,31 @@ def save_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optim
                     updates: int, config: TrainConfig) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "frames": frames,
-                "updates": updates, "config": {k: str(v) for k, v in asdict(config).items() if k != "token"}}, tmp)
+                "updates": updates, "config": config.record()}, tmp)
     tmp.replace(path)  # a crash mid-save never leaves a torn checkpoint
 
 
-def load_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
+def read_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     # weights_only: tensors and plain containers only; a checkpoint found by --resume must not run code
-    state = torch.load(path, map_location=next(iter(model.parameters())).device, weights_only=True)
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def load_checkpoint(path: Path, model: ActorCritic, optimizer: torch.optim.Optimizer,
+                    state: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Weights and optimizer from ``path`` (or from its ``state``, already read); its frames and updates."""
+    if state is None:
+        state = read_checkpoint(path, next(iter(model.parameters())).device)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     return int(state["frames"]), int(state["updates"])
+
+
+def write_config(config: TrainConfig) -> Path:
+    """``RUN_DIR/config.json``: the whole resolved config (secrets masked), rewritten at every start,
+    so a run folder says what produced it without the checkpoint."""
+    path = config.run_dir / "config.json"
+    path.write_text(json.dumps(config.record(), indent=2) + "\n")
+    return path
 
 
 def fresh_run_dir(run_dir: Path) -> Path:
@@ -275,20 +244,32 @@ def fresh_run_dir(run_dir: Path) -> Path:
 
 
 def train(config: TrainConfig) -> TrainResult:
+    """Train as ``config`` says, in its run folder (or the next free one, unless resuming).
+
+    Works on a copy: the caller's config is left as given. A resumed checkpoint must have been
+    trained under a config that agrees on what is learned (``oni_rl.resume_check``).
+    """
+    config = config.model_copy(deep=True)
     torch.manual_seed(config.seed)
     if not config.resume and (fresh := fresh_run_dir(config.run_dir)) != config.run_dir:
         log.warning("%s holds a run already: this one goes to %s (--resume --run-dir %s continues that one)",
                     config.run_dir, fresh, config.run_dir)
         config.run_dir = fresh
+    if config.reward != "none" and config.reward_server is None and config.server.store is None:
+        config.server.store = config.run_dir / "oni.sqlite"  # recorded as used
+    checkpoint = config.run_dir / "checkpoint.pt"
+    state = read_checkpoint(checkpoint, config.device) if config.resume and checkpoint.exists() else None
+    if state is not None:  # before anything is built or written: a refused resume leaves the folder as it was
+        check_resumable(state.get("config"), config.record(), checkpoint)
     config.run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(config)
     model = build_actor_critic(len(EXTENDED_ACTIONS), config.policy)
     model.modules.to(config.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.ppo.learning_rate, eps=1e-5)
     loss_module = make_loss(model, config.ppo)
-    checkpoint = config.run_dir / "checkpoint.pt"
     frames = updates = 0
-    if config.resume and checkpoint.exists():
-        frames, updates = load_checkpoint(checkpoint, model, optimizer)
+    if state is not None:
+        frames, updates = load_checkpoint(checkpoint, model, optimizer, state)
         log.info("resumed from %s at %d frames, %d updates", checkpoint, frames, updates)
     logbook = Logbook(config.run_dir)
     if dropped := logbook.truncate(frames):  # frames after the checkpoint are collected again
