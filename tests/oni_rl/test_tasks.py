@@ -64,3 +64,28 @@ def test_extrinsic_coefficient_follows_the_reference_per_task() -> None:
     assert default_extrinsic_coef("NetHackStaircaseLvl4-v0") == 10.0
     assert TrainConfig(task="NetHackOracle-v0").extrinsic_coef == 10.0
     assert TrainConfig(task="NetHackScore-v0", extrinsic_coef=0.0).extrinsic_coef == 0.0  # reward-free
+
+
+def test_episode_stats_count_what_the_agent_did():
+    """Real NLE, random actions: depth and gold follow blstats, menu steps are those where the game
+    waits for an answer (NLE's ``misc``), kills are the hero's own."""
+    from nle import nethack
+
+    from oni_rl.envs import _KILL, EnvFactory
+
+    assert _KILL.search("You kill the newt!") and _KILL.search("You destroy the kobold zombie!  Welcome!")
+    assert not _KILL.search("The kitten kills the newt!") and not _KILL.search("You hear someone killed.")
+    env = EnvFactory("NetHackScore-v0", server=None, max_episode_steps=400).gym_env()
+    obs, info = env.reset(seed=3)
+    env.action_space.seed(3)
+    menus = 0
+    for step in range(400):
+        obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+        menus += bool(obs["misc"].any())
+        assert info["depth"] >= obs["blstats"][nethack.NLE_BL_DEPTH] >= 1
+        assert info["gold"] >= obs["blstats"][nethack.NLE_BL_GOLD]
+        if terminated or truncated:
+            break
+    assert info["menu_steps"] == menus > 0  # random keys open prompts
+    assert 0 <= info["kills"] <= step + 1
+    env.close()

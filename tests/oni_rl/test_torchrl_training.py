@@ -145,10 +145,26 @@ def test_finished_episodes_reads_only_done_steps() -> None:
         "episode_extrinsic": torch.tensor([[0.0, 10.0, 0.0, 20.0]]),
         "episode_intrinsic": torch.tensor([[0.0, 0.5, 0.0, 0.7]]),
         "score": torch.tensor([[0.0, 40.0, 0.0, 80.0]]), "success": torch.tensor([[0.0, 0.0, 0.0, 1.0]]),
+        "kills": torch.tensor([[0.0, 1.0, 0.0, 3.0]]), "gold": torch.tensor([[0.0, 7.0, 0.0, 0.0]]),
+        "depth": torch.tensor([[1.0, 1.0, 1.0, 2.0]]), "menu_steps": torch.tensor([[0.0, 0.0, 0.0, 1.0]]),
     }, batch_size=(1, 4))
     episodes = finished_episodes(TensorDict({"next": next_td}, batch_size=(1, 4)), frames=4)
     assert [(e.extrinsic_return, e.score, e.success, e.length) for e in episodes] == [
         (10.0, 40.0, 0.0, 2), (20.0, 80.0, 1.0, 2)]
+    assert [(e.kills, e.gold, e.depth, e.menu_steps) for e in episodes] == [(1.0, 7.0, 1.0, 0.0), (3.0, 0.0, 2.0, 1.0)]
+
+
+def test_an_episodes_file_without_the_behaviour_columns_still_reads(tmp_path: Path) -> None:
+    """Files written before kills, gold, depth and menu steps were counted (and gzipped raw files)."""
+    import gzip
+
+    old = "frames,length,training_return,extrinsic_return,intrinsic_return,score,success\n100,10,1.0,1.0,0.0,3.0,0.0\n"
+    (tmp_path / "episodes.csv").write_text(old)
+    with gzip.open(tmp_path / "episodes.csv.gz", "wt") as out:
+        out.write(old)
+    for name in ("episodes.csv", "episodes.csv.gz"):
+        (episode,) = read_episodes(tmp_path / name)
+        assert (episode.frames, episode.score, episode.kills, episode.depth) == (100, 3.0, 0.0, 0.0)
 
 
 def test_a_resumed_run_forgets_episodes_logged_after_its_checkpoint(tmp_path: Path) -> None:
