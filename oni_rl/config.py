@@ -126,7 +126,7 @@ class TrainConfig(BaseSettings):
     # the envs step in worker processes (TorchRL ParallelEnv, shared memory), as Sample Factory's
     # policy worker does; per-worker: each collector worker runs its own copy of the policy on the
     # CPU for its own envs. Ray always collects per worker (each actor on its own node). auto: the
-    # faster where measured (benchmarks/RESULTS.md): batched with a GPU learner, per-worker without
+    # faster where measured (docs/results.md): batched with a GPU learner, per-worker without
     collection: Literal["auto", "batched", "per-worker"] = Field("auto", description=(
         "batched: one policy on the learner's device acts for every env of the machine; per-worker: each worker "
         "process runs its own CPU copy of the policy; auto: batched with a GPU learner, per-worker on the CPU "

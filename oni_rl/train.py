@@ -178,7 +178,7 @@ def learner_threads(config: TrainConfig, server: str | None) -> int:
     Every core, unless a reward server on this machine (ours, or a URL on the loopback) may be
     running an LLM on the CPU: then one core is left to it. Torch's threads meet at barriers, so
     one of them sharing a core with llama.cpp stalls them all (measured: 0.54x instead of 0.83x
-    of the extrinsic-only frames/s on 2 cores, see benchmarks/RESULTS.md).
+    of the extrinsic-only frames/s on 2 cores, see docs/results.md).
     """
     if config.learner_threads is not None:
         return config.learner_threads
