@@ -203,7 +203,7 @@ class LLMJudge:
             if isinstance(reply, Judgement):
                 return reply
             try:
-                return Judgement(parse_generated_label(reply.text, PAPER_WORDS), None, reply.text)
+                return Judgement(parse_generated_label(reply.text, PAPER_WORDS, (message,)), None, reply.text)
             except UnparsableAnswer:
                 return Judgement(None, None, reply.text)
 
@@ -224,7 +224,7 @@ class LLMJudge:
                 return reply
             answer = reply.text
             try:
-                verdict = parse_preference(answer)
+                verdict = parse_preference(answer, (first, second))
             except UnparsableAnswer:
                 return Judgement(None, None, answer)
             if verdict is None:
