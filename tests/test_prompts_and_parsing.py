@@ -5,6 +5,7 @@ import pytest
 
 from reward_server.judging.parsing import UnparsableAnswer, label_log_odds, parse_generated_label, parse_preference
 from reward_server.judging.prompts import (
+    mask_quotations,
     GOAL_PREFERENCES,
     GOALS,
     PAPER_WORDS,
@@ -107,9 +108,23 @@ def test_messages_are_quoted_as_data(evil):
     assert f"Please rate this message: {quoted}\n" in prompt
     outside_quotes = prompt.replace(quoted, "")
     assert outside_quotes.count("<label>") == 1  # the message's own tags stay inside the literal
-    assert logprob_messages(evil, style="paper")[-1]["content"].endswith(quoted)
+    shown = quote_message(mask_quotations(evil))  # logprob mode hides the words of a quotation
+    assert logprob_messages(evil, style="paper")[-1]["content"].endswith(shown)
     many_shot = logprob_messages(evil)[-1]["content"]
-    assert many_shot.endswith(f"Message: {quoted}\nHelpful:") and evil not in many_shot.replace(quoted, "")
+    assert many_shot.endswith(f"Message: {shown}\nHelpful:") and mask_quotations(evil) not in many_shot.replace(shown, "")
+
+
+@pytest.mark.parametrize(("message", "shown"), [
+    ('The engraving now reads: "$ - 500 gold pieces."', 'The engraving now reads: "..."'),
+    ('You read: "Ad aerarium".  You kill the newt!', 'You read: "...".  You kill the newt!'),
+    ('"Then die, mortal!"', '"..."'),
+    ('You read: "You kill the ne', 'You read: "..."'),  # a line cut inside the quotation
+    ("It's a wall.", "It's a wall."),
+])
+def test_the_logprob_judge_sees_the_frame_of_a_quotation_not_its_words(message, shown):
+    assert mask_quotations(message) == shown
+    assert logprob_messages(message)[-1]["content"].endswith(f"Message: {quote_message(shown)}\nHelpful:")
+    assert quote_message(message) in generate_prompt(message)  # a big model reads quotations as such
 
 
 def test_prompt_version_tracks_template_and_goal():
