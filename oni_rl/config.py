@@ -237,7 +237,8 @@ class TrainConfig(BaseSettings):
         if self.collection == "auto":
             self.collection = "batched" if self.device.split(":")[0] == "cuda" else "per-worker"
         if self.token is None:  # the in-process server's own token unless given
-            self.token = os.environ.get("ONI_TOKEN") or (self.server.token if self.reward_server is None else None)
+            own = self.server.token.get_secret_value() if self.server.token and self.reward_server is None else None
+            self.token = os.environ.get("ONI_TOKEN") or own
         return self
 
     @property

@@ -360,13 +360,19 @@ class RewardClient:
 
     # ---------------------------------------------------------------------- sending
     def _send_pending(self, http: httpx.Client) -> None:
-        """Send every pending message in batches the server accepts; on failure keep the rest."""
+        """Send every pending message in batches the server accepts; on failure keep the rest.
+
+        A batch the server splits (413/422) goes out as several requests; when one of them fails,
+        only the parts not yet accepted go back to the queue. Resending the whole batch would
+        count the accepted part's occurrences twice.
+        """
         while self._new_messages or self._counts:
-            entries = self._take_batch()
+            unsent = collections.deque([self._take_batch()])
             try:
-                self._post(http, entries)
+                self._post(http, unsent)
             except BaseException:
-                self._requeue(entries)
+                for entries in unsent:
+                    self._requeue(entries)
                 raise
 
     def _take_batch(self) -> list[tuple[str, int]]:
@@ -399,29 +405,34 @@ class RewardClient:
                 kept.append((text, count))
         return kept
 
-    def _post(self, http: httpx.Client, entries: list[tuple[str, int]]) -> None:
-        """POST one batch; a 413 or 422 splits it until the refused message stands alone."""
-        if not entries:
-            return
-        started = time.perf_counter()
-        response = http.post(
-            "/v1/messages", json={"messages": [{"text": text, "count": count} for text, count in entries]}
-        )
-        self.stats.latencies.append(time.perf_counter() - started)
-        status = response.status_code
-        if status in (400, 413, 422):
-            if len(entries) == 1:
-                self.stats.messages_rejected += 1
-                logger.warning("reward server refused message %r: %s", entries[0][0][:120], response.text[:300])
-                return
-            if status == 413:
-                self._refresh_limits(http)
-            half = len(entries) // 2
-            self._post(http, entries[:half])
-            self._post(http, entries[half:])
-            return
-        _raise_for_status(response)
-        self.stats.messages_sent += len(entries)
+    def _post(self, http: httpx.Client, unsent: collections.deque[list[tuple[str, int]]]) -> None:
+        """POST the batches in ``unsent`` one by one, taking each off only once the server has
+        it; a 413 or 422 splits a batch in place until the refused message stands alone."""
+        while unsent:
+            entries = unsent[0]
+            if not entries:
+                unsent.popleft()
+                continue
+            started = time.perf_counter()
+            response = http.post(
+                "/v1/messages", json={"messages": [{"text": text, "count": count} for text, count in entries]}
+            )
+            self.stats.latencies.append(time.perf_counter() - started)
+            status = response.status_code
+            if status in (400, 413, 422):
+                unsent.popleft()
+                if len(entries) == 1:
+                    self.stats.messages_rejected += 1
+                    logger.warning("reward server refused message %r: %s", entries[0][0][:120], response.text[:300])
+                    continue
+                if status == 413:
+                    self._refresh_limits(http)
+                half = len(entries) // 2
+                unsent.extendleft([entries[half:], entries[:half]])  # first half first
+                continue
+            _raise_for_status(response)  # raises with the batch still in ``unsent``
+            unsent.popleft()
+            self.stats.messages_sent += len(entries)
 
     def _refresh_limits(self, http: httpx.Client) -> None:
         try:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
@@ -36,6 +36,8 @@ class ServerConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ONI_", cli_prog_name="python -m reward_server", cli_kebab_case=True, cli_implicit_flags=True,
         cli_hide_none_type=True, cli_avoid_json=True, validate_default=True,
+        # a validation error must not echo the inputs: they hold the token and the API key
+        hide_input_in_errors=True,
     )
 
     # ------------------------------------------------------------------------------ the LLM
@@ -45,7 +47,7 @@ class ServerConfig(BaseSettings):
     api_base: list[str] = Field(default_factory=list, description=(
         "base URL of an OpenAI-compatible server, e.g. http://gpu-host:8000/v1; repeat the flag for several: "
         "litellm's Router spreads the calls and fails over when one is down"))
-    api_key: str | None = Field(None, description="API key of the model server (env ONI_LLM_API_KEY)")
+    api_key: SecretStr | None = Field(None, description="API key of the model server (env ONI_LLM_API_KEY)")
     llm_endpoint: Literal["auto", "chat", "completion"] = Field("auto", description=(
         "completion: the server's /v1/completions with the prompt as plain text (list prompts, base models); "
         "chat: /v1/chat/completions; auto: completion for the many-shot prompt on a server at --api-base"))
@@ -116,8 +118,17 @@ class ServerConfig(BaseSettings):
     host: str = Field("127.0.0.1", description="bind address; another than loopback needs --token")
     port: int = Field(8765, ge=0, le=65535, description="bind port (0: any free port)")
     store: Path = Field(Path("oni-data/oni.sqlite"), description="SQLite file of messages and answers (created)")
-    token: str | None = Field(None, description="require 'Authorization: Bearer TOKEN' on every endpoint but /healthz")
+    token: SecretStr | None = Field(None, description=(
+        "require 'Authorization: Bearer TOKEN' on every endpoint but /healthz"))
     insecure_no_token: bool = Field(False, description="serve a --host other than loopback without a token")
+    allowed_host: list[str] = Field(default_factory=list, description=(
+        "a host name clients may reach this server by (the Host header), besides loopback names and IP "
+        "addresses; repeat for several. Other names are refused: a web page's DNS-rebinding trick cannot "
+        "reach the server"))
+    header_timeout: float = Field(15.0, gt=0.0, description=(
+        "seconds a connection may hold a socket before its request's headers have arrived (and idle "
+        "between requests)"))
+    body_timeout: float = Field(60.0, gt=0.0, description="seconds a request body may take to arrive")
     max_batch_messages: int = Field(4096, ge=1, description="messages per POST /v1/messages or /v1/score")
     max_message_chars: int = Field(1024, ge=1, description="characters per message")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="bytes per request body")
@@ -143,6 +154,22 @@ class ServerConfig(BaseSettings):
             raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
         return goal
 
+    @field_validator("allowed_host", mode="before")
+    @classmethod
+    def _one_or_many_hosts(cls, value: object) -> object:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("allowed_host")
+    @classmethod
+    def _plain_host_names(cls, hosts: list[str]) -> list[str]:
+        names = [h.strip().lower().rstrip(".") for h in hosts]
+        bad = [h for h in names if not h or any(c in h for c in "/:@ ") and h != "*"]
+        if bad:
+            raise ValueError(f"--allowed-host takes bare host names (gpu-host, rewards.example.org), not {bad[0]!r}")
+        return names
+
     @field_validator("api_base", mode="before")
     @classmethod
     def _one_or_many_bases(cls, value: object) -> object:
@@ -153,8 +180,8 @@ class ServerConfig(BaseSettings):
     @model_validator(mode="after")
     def _resolve(self) -> ServerConfig:
         """Cross-field rules and per-model defaults, checked once here (not in the loop)."""
-        if self.api_key is None:
-            self.api_key = os.environ.get("ONI_LLM_API_KEY")
+        if self.api_key is None and os.environ.get("ONI_LLM_API_KEY"):
+            self.api_key = SecretStr(os.environ["ONI_LLM_API_KEY"])
         if self.llm.startswith("vllm/") and self.api_base:
             # vllm/ runs vLLM inside this process; with a server address the user means that server
             self.llm = "hosted_vllm/" + self.llm.removeprefix("vllm/")

@@ -12,10 +12,11 @@ from typing import Self
 
 from aiohttp import web
 
-from reward_server.api.app import SERVICE_KEY, create_app
+from reward_server.api.app import SERVICE_KEY, create_app, runner_options
 from reward_server.config import ServerConfig
 from reward_server.judging.judge import LLMJudge
 from reward_server.service.reward_service import RewardService
+from reward_server.storage.lock import note_server_address
 
 
 class BackgroundServer:
@@ -67,11 +68,12 @@ class BackgroundServer:
         try:
             app = create_app(self.config, self._judge)
             self.service = app[SERVICE_KEY]
-            self._runner = web.AppRunner(app, handle_signals=False)
+            self._runner = web.AppRunner(app, handle_signals=False, **runner_options(self.config))  # type: ignore[arg-type]
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.config.host, self.config.port)
             loop.run_until_complete(site.start())
             self.port = self._runner.addresses[0][1]
+            note_server_address(self.config.store, self.config.host, self.port)
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
             self._ready.set()

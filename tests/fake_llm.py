@@ -11,6 +11,7 @@ faults. It says nothing about label quality or prompts: those are tested with re
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class FakeLLMBehaviour:
     garbage: bool = False  # answer with no label at all
     empty: bool = False  # answer with empty content and no logprobs
     malformed: bool = False  # a 200 whose body has no completion in it (empty choices)
+    echo: bool = False  # generate mode: quote the judged message(s), unescaped, in the analysis
     requests: int = 0
     questions: list[str] = field(default_factory=list)
 
@@ -91,10 +93,12 @@ class FakeLLMServer:
             verdict = "1" if helpful == [True, False] else "2" if helpful == [False, True] else "None"
             tops = {"1": [("1", -0.1), ("2", -2.4)], "2": [("2", -0.1), ("1", -2.4)],
                     "None": [("1", -0.69), ("2", -0.69)]}[verdict]
-            return tops, f"<analysis>ok</analysis><preference>{verdict}</preference>"
+            analysis = f"1 says {json.loads(pairs[-2])} and 2 says {json.loads(pairs[-1])}" if b.echo else "ok"
+            return tops, f"<analysis>{analysis}</analysis><preference>{verdict}</preference>"
         helpful = any(w in judged_message(question).lower() for w in b.positive_words)
         tops = [("Yes", -0.1), ("No", -2.4)] if helpful else [("No", -0.1), ("Yes", -2.4)]
-        answer = f"<knowledge>NetHack.</knowledge><analysis>ok</analysis><label>{'FOO' if helpful else 'BAR'}</label>"
+        analysis = f"The message {json.loads(judged_message(question))} is plain game text." if b.echo else "ok"
+        answer = f"<knowledge>NetHack.</knowledge><analysis>{analysis}</analysis><label>{'FOO' if helpful else 'BAR'}</label>"
         if b.garbage:
             tops, answer = [("Hmm", -0.1), ("Well", -1.0)], "I cannot say."
         return tops, answer

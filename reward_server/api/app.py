@@ -1,8 +1,11 @@
 """The aiohttp application: thin handlers over :class:`RewardService`.
 
 Every error leaves as JSON ``{"error": ..., "detail": ...}`` with a 4xx/5xx status: bad JSON
-and wrong types are 400/422, oversized bodies or batches 413, a missing token 401. A request
-is validated completely before anything is stored, so a rejected request changes nothing.
+and wrong types are 400/422, oversized bodies or batches 413, a missing token 401, a body that
+is not ``application/json`` 415, a body too slow to arrive 408, a host name or origin that is
+not this server's 403. A request is validated completely before anything is stored, so a
+rejected request changes nothing; odd input (JSON nested thousands deep, lone surrogates) is a
+4xx like any other, never a 500.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from oni_wrappers.messages import normalize_message
 from reward_server.api.openapi import ENDPOINTS, openapi_spec
+from reward_server.api.origins import HostNotAllowed, host_guard
 from reward_server.config import ServerConfig
 from reward_server.judging.judge import LLMJudge
 from reward_server.schemas import (
@@ -33,6 +37,8 @@ from reward_server.schemas import (
     ScoreOut,
 )
 from reward_server.service.reward_service import RewardService
+from reward_server.storage.lock import note_server_address
+from reward_server.storage.store import record_message_limit
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +48,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: object = None) -> None:
+    def __init__(self, status: int, error: str, detail: object = None, close: bool = False) -> None:
         super().__init__(error)
         self.status, self.error, self.detail = status, error, detail
+        #: close the connection after the response (the rest of the request cannot be trusted)
+        self.close = close
 
 
 def _json_error(status: int, error: str, detail: object = None) -> web.Response:
-    body = ErrorOut(error=error, detail=detail).model_dump_json()
+    # json.dumps with ASCII escapes: a detail may quote the client's input, lone surrogates and all
+    body = json.dumps(ErrorOut(error=error, detail=detail).model_dump(), default=str)
     return web.Response(status=status, text=body, content_type="application/json")
 
 
@@ -59,6 +68,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         response = _json_error(exc.status, exc.error, exc.detail)
+        if exc.close:
+            response.force_close()
+    except HostNotAllowed as exc:
+        response = _json_error(403, exc.error, exc.detail)
     except web.HTTPException as exc:  # aiohttp's own: 404, 405, 413 from client_max_size, ...
         if exc.status < 400:
             raise
@@ -71,7 +84,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
-    expected = f"Bearer {token}".encode() if token else None
+    expected = f"Bearer {token}".encode("utf-8", "surrogateescape") if token else None
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -85,7 +98,17 @@ def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
 
 
 async def _parse(request: web.Request, model: type[Model]) -> Model:
-    raw = await request.read()
+    # JSON only: a web page can send text/plain or a form to any address without asking (no CORS
+    # preflight), but not application/json; refusing the rest keeps pages from posting messages.
+    if request.content_type != "application/json":
+        raise ApiError(415, "request body must be JSON (Content-Type: application/json)",
+                       f"got {request.content_type or 'no content type'}")
+    try:
+        async with asyncio.timeout(request.app[SERVICE_KEY].config.body_timeout):
+            raw = await request.read()
+    except TimeoutError as exc:  # the connection closes after the answer: the rest is not worth reading
+        raise ApiError(408, "request body took too long to arrive",
+                       f"over {request.app[SERVICE_KEY].config.body_timeout:g} s (--body-timeout)", close=True) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -94,8 +117,12 @@ async def _parse(request: web.Request, model: type[Model]) -> Model:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "request body is not valid JSON", str(exc)) from exc
+    except RecursionError as exc:
+        raise ApiError(400, "request body nests too deeply", "JSON arrays or objects thousands of levels deep") from exc
     try:
         return model.model_validate(payload)
+    except RecursionError as exc:
+        raise ApiError(400, "request body nests too deeply", None) from exc
     except ValidationError as exc:
         detail = [
             {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]
@@ -118,8 +145,20 @@ def _check_texts(texts: list[str], config: ServerConfig, what: str) -> list[str]
         normalized = normalize_message(text)
         if not normalized or "\x00" in normalized:
             raise ApiError(422, "empty or NUL-containing message", f"item {i}")
+        if not _is_unicode(normalized):
+            raise ApiError(422, "message is not valid Unicode", f"item {i}: a lone surrogate (\\ud800-\\udfff)")
         cleaned.append(normalized)
     return cleaned
+
+
+def _is_unicode(text: str) -> bool:
+    """False for text holding a lone surrogate: JSON's \\ud800 escapes make one, and it cannot be
+    stored (SQLite takes UTF-8) or sent back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def post_messages(request: web.Request) -> web.Response:
@@ -197,17 +236,35 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_spec())
 
 
+def runner_options(config: ServerConfig) -> dict[str, object]:
+    """``web.AppRunner`` / ``web.run_app`` options every server gets.
+
+    ``keepalive_timeout`` is the header deadline: aiohttp (3.14.5 on) arms it when a connection
+    opens and again after each response, and closes the connection if no complete request has
+    arrived by then, so unfinished headers (slowloris) or idle sockets cannot pile up until the
+    server runs out of file descriptors. Bodies have their own deadline (``--body-timeout``);
+    after its 408 (or any answer sent before the body was read) the connection is closed within
+    ``lingering_time``, not aiohttp's 10 s, so a trickled body cannot hold it either.
+    """
+    return {"keepalive_timeout": config.header_timeout, "lingering_time": min(2.0, config.header_timeout)}
+
+
 def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Application:
     """Build the app; the service starts (store opened, queue restored) with the app."""
     service = RewardService(config, judge)
+    token = config.token.get_secret_value() if config.token else None
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[error_middleware, _auth_middleware(config.token)],
+        middlewares=[error_middleware, host_guard(config.host, config.allowed_host), _auth_middleware(token)],
     )
     app[SERVICE_KEY] = service
 
     async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
         await service.start()
+        # imports into this store check texts against this server's limit, not the default one
+        await asyncio.to_thread(record_message_limit, config.store, config.max_message_chars)
+        if config.port:  # a second server refused on this store names this one (runner: the bound port)
+            note_server_address(config.store, config.host, config.port)
         yield
         await service.stop()
 

@@ -26,6 +26,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import SecretStr
+
 from reward_server.judging.circuit import CircuitBreaker, CircuitOpen
 from reward_server.judging.decompose import best_part, split_messages
 from reward_server.judging.llm_calls import (
@@ -120,7 +122,8 @@ class JudgeConfig:
     label_mode: LabelMode = "logprob"
     #: one server, or several that litellm's Router spreads calls across
     api_base: tuple[str, ...] = field(default_factory=tuple)
-    api_key: str | None = None
+    #: a ``SecretStr`` from the server's settings (never printed), or a plain string
+    api_key: SecretStr | str | None = None
     #: ``chat`` or ``completion`` (resolved from ``auto`` by the server config)
     endpoint: str = "chat"
     llm_timeout: float = 60.0
@@ -150,7 +153,8 @@ class LLMJudge:
         self._parts: OrderedDict[tuple[str, str], Judgement] = OrderedDict()
         api_base = (config.api_base,) if isinstance(config.api_base, str) else tuple(config.api_base)
         self.caller = LLMCaller(
-            config.llm, endpoint=config.endpoint, api_base=api_base, api_key=config.api_key,
+            config.llm, endpoint=config.endpoint, api_base=api_base,
+            api_key=config.api_key.get_secret_value() if isinstance(config.api_key, SecretStr) else config.api_key,
             timeout=config.llm_timeout,
         )
 
@@ -199,7 +203,7 @@ class LLMJudge:
             if isinstance(reply, Judgement):
                 return reply
             try:
-                return Judgement(parse_generated_label(reply.text, PAPER_WORDS), None, reply.text)
+                return Judgement(parse_generated_label(reply.text, PAPER_WORDS, (message,)), None, reply.text)
             except UnparsableAnswer:
                 return Judgement(None, None, reply.text)
 
@@ -220,7 +224,7 @@ class LLMJudge:
                 return reply
             answer = reply.text
             try:
-                verdict = parse_preference(answer)
+                verdict = parse_preference(answer, (first, second))
             except UnparsableAnswer:
                 return Judgement(None, None, answer)
             if verdict is None:

@@ -18,13 +18,17 @@ Two prompt families:
   - ``families``: twelve family examples as a chat exchange; ``compact``: the bare question.
 
 Messages are inserted JSON-quoted, so a message can never close the quote, inject a
-format tag or pose as an instruction.
+format tag or pose as an instruction. In logprob mode the text inside a message's own double
+quotes (an engraving, a scroll, a fortune, a shopkeeper's words) is also hidden from the judge
+(:func:`mask_quotations`): a small judge scores the words it sees, and an engraving that reads
+"$ - 500 gold pieces." is not gold.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -91,6 +95,24 @@ YES_NO_WORDS = LabelWords("Yes", "No")
 def quote_message(message: str) -> str:
     """JSON string literal of the message: quotes, backslashes and control bytes escaped."""
     return json.dumps(message, ensure_ascii=False)
+
+
+#: A double-quoted stretch of game text, up to its closing quote or the end of a cut line.
+_QUOTATION = re.compile(r'"[^"]*(?:"|$)')
+#: What the logprob judge sees instead of a quotation's words.
+QUOTATION_MASK = '"..."'
+
+
+def mask_quotations(message: str) -> str:
+    """``message`` with the words inside its double quotes replaced by ``"..."``.
+
+    Quoted game text is something the hero reads or hears, never an event: ``The engraving now
+    reads: "$ - 500 gold pieces."`` and ``You read: "You kill the newt!"`` pay nothing, whatever
+    the words. A small logprob judge reads them as the event they name (the first scored
+    +1.20, paid, before this), so it is shown the frame only: what kind of text it is, not
+    what it says. A message that is only a quotation (``"Then die, mortal!"``) becomes ``"..."``.
+    """
+    return _QUOTATION.sub(QUOTATION_MASK, message) if '"' in message else message
 
 
 def _check_goal(goal: str) -> None:
@@ -327,6 +349,7 @@ def logprob_messages(
     _check_goal(goal)
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+    message = mask_quotations(message)
     if style == "many-shot":
         return [{"role": "user", "content": many_shot_text(message, goal, words)}]
     question = (
@@ -370,7 +393,8 @@ def prompt_version(
         rendered = SYSTEM_PROMPT + generate_prompt(probe, goal)
         name = label_mode
     else:
-        rendered = json.dumps(logprob_messages(probe, goal, words, style))
+        # a probe with a quotation: hiding quoted words changed the question for such messages
+        rendered = json.dumps(logprob_messages(probe + ' "quoted"', goal, words, style))
         name = f"{label_mode}-{style}"
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:10]
     return f"{name}{'-parts' if decompose else ''}{'-text' if plain_text else ''}-{digest}"

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, Self, TypeVar
 
+from reward_server.storage.lock import StoreError, StoreLock
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     text        TEXT PRIMARY KEY,
@@ -115,35 +117,107 @@ _ANSWER_TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
 }
 
 
-class Store:
-    """A SQLite file holding messages, annotations and the versioned reward table."""
+class StoreUnreadable(StoreError):
+    """The file is not a SQLite database (truncated, overwritten, or something else entirely)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+class Store:
+    """A SQLite file holding messages, annotations and the versioned reward table.
+
+    A writing store holds the store's OS lock (:mod:`reward_server.storage.lock`) from open to
+    close: one server (or import) per store. ``readonly=True`` takes no lock and writes nothing
+    (export, inspection while a server runs: SQLite's WAL lets it read beside the writer).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        self._lock: StoreLock | None = None
+        if readonly:
+            if not self.path.exists():
+                raise StoreError(f"no such store: {self.path}")
+            self._db = _connect(f"file:{self.path}?mode=ro", self.path, uri=True)
+            self.table_id = self.get_meta("table_id") or ""
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Annotations can be costly to remake and may hold private prompts: owner-only.
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        # A random identity for this table's version sequence: clients that see it change know
-        # their versions are meaningless here (another store behind the same URL) and resync.
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('table_id', ?)", (uuid.uuid4().hex,)
-        )
-        self.table_id: str = self._db.execute("SELECT value FROM meta WHERE key = 'table_id'").fetchone()[0]
+        self._lock = StoreLock(self.path)  # before the file is touched: a refused open changes nothing
+        try:
+            if not self.path.exists():
+                # Annotations can be costly to remake and may hold private prompts: owner-only.
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            self._db = _connect(str(self.path), self.path)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+                self.table_id: str = self._bind_table_id()
+            except BaseException:
+                self._db.close()
+                raise
+        except sqlite3.DatabaseError as exc:
+            self._lock.release()
+            raise _unreadable(self.path, exc) from exc
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _bind_table_id(self) -> str:
+        """The random identity of this table's version sequence, renewed when the file is not the
+        one it was last time: clients that see it change know their versions mean nothing here.
+
+        Restoring a store from a copy sends its versions back in time while clients hold newer
+        ones; once the restored store publishes past them, their deltas would silently skip
+        rows. Two signs of a restore, both kept outside the database (a copy carries everything
+        inside it): the file's identity (device and inode, recorded in ``meta``) changed — a
+        copy moved into place —, or the lock file's note says this table id was already at a
+        higher version — a copy written over the file in place. Either gives a fresh id; a
+        false alarm (a store moved to another disk) costs the clients one full sync.
+        """
+        assert self._lock is not None
+        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('table_id', ?)", (uuid.uuid4().hex,))
+        table_id = self.get_meta("table_id") or ""
+        stat = os.stat(self.path)
+        identity = f"{stat.st_dev}:{stat.st_ino}"
+        recorded = self.get_meta("table_file")
+        previous = self._lock.previous
+        version = self.table_version()
+        went_back = previous.get("table_id") == table_id and _as_int(previous.get("version")) > version
+        if went_back or (recorded is not None and recorded != identity):
+            table_id = self.renew_table_id()
+        self.set_meta("table_file", identity)
+        self._lock.update(table_id=table_id, version=version)
+        return table_id
+
+    def renew_table_id(self) -> str:
+        """A fresh table identity (after a restore, or an import that changed the answers)."""
+        table_id = uuid.uuid4().hex
+        self.set_meta("table_id", table_id)
+        self.table_id = table_id
+        if self._lock is not None:
+            self._lock.update(table_id=table_id)
+        return table_id
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside it see one consistent state of the store (a read transaction)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     # ----------------------------------------------------------------------- messages
     def add_messages(self, counts: Mapping[str, int]) -> list[str]:
@@ -332,6 +406,8 @@ class Store:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (str(version),),
             )
+        if self._lock is not None:
+            self._lock.update(version=version)  # the high-water mark a restored copy is checked against
         return version
 
     def reward_rows(self) -> Iterator[tuple[str, float, int]]:
@@ -353,6 +429,44 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+#: meta key: the --max-message-chars of the last server that served the store (imports check it)
+MESSAGE_LIMIT_KEY = "max_message_chars"
+
+
+def record_message_limit(path: Path, max_message_chars: int) -> None:
+    """Note in the store the longest message its server takes, so an ``import`` into it checks
+    texts against that limit rather than the default one. Its own short connection: called
+    once by a starting server beside the service's store thread (SQLite serialises the write)."""
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   (MESSAGE_LIMIT_KEY, str(max_message_chars)))
+    finally:
+        db.close()
+
+
+def _connect(target: str, path: Path, uri: bool = False) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(target, uri=uri, check_same_thread=False, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreUnreadable:
+    return StoreUnreadable(
+        f"the store {path} is not a readable oni store (SQLite: {exc}). It may be truncated or not a "
+        "store at all: restore it from a copy, or move it aside and start with an empty one "
+        "(labels exported with 'python -m reward_server export' can be imported into it)"
+    )
+
+
+def _as_int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
 
 
 def _table_version(db: sqlite3.Connection) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -39,7 +40,7 @@ def _message_text(text: str, info: ValidationInfo) -> str:
     if not normalize_message(text):
         raise ValueError("message text is empty")
     if len(text) > limit:
-        raise ValueError(f"message text is {len(text)} characters, over the limit of {limit}")
+        raise ValueError(f"message text is {len(text)} characters, over the limit of {limit} (--max-message-chars)")
     return text
 
 
@@ -85,31 +86,46 @@ class BadImportFile(ValueError):
 def export_jsonl(store: Store, path: Path) -> tuple[int, int]:
     """Write every annotation and preference; returns (annotations, preferences) written.
 
-    The file is created owner-only (0600), like the store: it holds the same answers and prompts.
+    Atomic: the lines go to a temporary file beside ``path``, which replaces ``path`` only once
+    complete and on disk, so a failed export leaves the previous file as it was and never a
+    partial file that a later import would take. Nothing is validated on the way out: what the
+    store holds is written as it is (a server run with a larger ``--max-message-chars`` holds
+    longer texts; the import side checks against its own limit). Created owner-only (0600),
+    like the store: it holds the same answers and prompts.
     """
     annotations = preferences = 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: narrow it too
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        for key, a in store.annotated_keys():
-            line = AnnotationLine(kind="annotation", text=a.text, label=a.label, score=a.score, raw=a.raw,
-                                  **_key_fields(key))
-            out.write(line.model_dump_json() + "\n")
-            annotations += 1
-        for key, p in store.preference_keys():
-            line = PreferenceLine(kind="preference", first=p.first, second=p.second, label=p.label,
-                                  score=p.score, raw=p.raw, **_key_fields(key))
-            out.write(line.model_dump_json() + "\n")
-            preferences += 1
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out, store.snapshot():
+            for key, a in store.annotated_keys():
+                out.write(_line({"kind": "annotation", "text": a.text, **_key_fields(key), "label": a.label,
+                                 "score": a.score, "raw": a.raw}))
+                annotations += 1
+            for key, p in store.preference_keys():
+                out.write(_line({"kind": "preference", "first": p.first, "second": p.second, **_key_fields(key),
+                                 "label": p.label, "score": p.score, "raw": p.raw}))
+                preferences += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return annotations, preferences
+
+
+def _line(record: dict[str, object]) -> str:
+    return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def import_jsonl(store: Store, path: Path, max_text_chars: int = MAX_TEXT_CHARS) -> tuple[int, int]:
     """Read a file written by :func:`export_jsonl` into ``store``; all or nothing.
 
     The whole file is validated before anything is written (a bad line is reported with its
-    number: malformed JSON, NaN or infinite scores, empty, NUL-holding or over-long texts), and
-    everything is written in one transaction, so a failure leaves the store as it was.
+    number: malformed JSON, NaN or infinite scores, empty, NUL-holding or texts over
+    ``max_text_chars``, the limit of the server that will serve the store), and everything is
+    written in one transaction, so a failure leaves the store as it was. The store's table id is
+    renewed: the server that opens it next republishes, and its clients resync from scratch.
     """
     lines = list(_read(path, max_text_chars))
     messages: dict[str, int] = {}
@@ -126,6 +142,7 @@ def import_jsonl(store: Store, path: Path, max_text_chars: int = MAX_TEXT_CHARS)
                 StoredPreference(line.first, line.second, line.label, line.score, line.raw)
             )
     store.import_answers(messages, annotations, preferences)
+    store.renew_table_id()
     return sum(map(len, annotations.values())), sum(map(len, preferences.values()))
 
 

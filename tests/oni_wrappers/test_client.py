@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import httpx
 import numpy as np
 import pytest
 
@@ -208,3 +209,38 @@ def test_the_readme_vector_recipe_pays_every_worker(fake_server, fake_llm, conte
     assert all(v > 0 for v in result["table_versions"]), result
     assert all(r > 0 for r in result["intrinsic"]), result
     assert result["ok"]
+
+
+class FailsOncePost(httpx.HTTPTransport):
+    """The real transport, but the ``fail_at``-th POST never reaches the server (a dropped link)."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at, self.posts = fail_at, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.posts += 1
+            if self.posts == self.fail_at:
+                raise httpx.ConnectError("injected: link dropped", request=request)
+        return super().handle_request(request)
+
+
+def test_a_split_batch_that_fails_half_way_is_resent_without_counting_twice(fake_llm, tmp_path):
+    import sqlite3
+
+    config = fake_config(fake_llm, tmp_path / "s.sqlite", max_batch_messages=10)
+    with BackgroundServer(config) as server:
+        client = RewardClient(server.url, sync_interval=0.05, max_backoff=0.1, batch_size=4096)
+        client._limits_known = True  # its batches are too big: the server's 413 splits them
+        transport = FailsOncePost(fail_at=3)  # 1: all 20 (413), 2: the first 10 (stored), 3: the rest (lost)
+        client._open = lambda: httpx.Client(base_url=server.url, timeout=client.timeout,  # type: ignore[method-assign]
+                                            transport=transport)
+        counts = {f"You see here {i} arrows.": 3 for i in range(20)}
+        client.record_episode(counts)
+        assert client.flush(timeout=30) and client.stats.errors == 1
+        client.close()
+        with sqlite3.connect(f"file:{config.store}?mode=ro", uri=True) as db:
+            stored = dict(db.execute("SELECT text, count FROM messages"))
+        assert stored == counts  # every message counted exactly once
+        assert client.stats.messages_sent == 20

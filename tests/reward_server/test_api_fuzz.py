@@ -8,7 +8,7 @@ JSON, any bytes, any query string — gets a JSON 4xx, never a 500 and never a s
 import json
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from oni_wrappers.messages import normalize_message
@@ -20,6 +20,17 @@ from tests.schema_strategies import from_schema
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_CHARS = 1024
+JSON = {"Content-Type": "application/json"}
+
+#: bodies that once made a 500 (or worse): always tried, beside the random ones
+ODD_BODIES = [
+    b"[" * 100_000 + b"]" * 100_000,  # RecursionError in the JSON parser
+    b'{"messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    b'{"messages": [{"text": ' + b'{"a": ' * 20_000 + b"1" + b"}" * 20_000 + b"}]}",
+    b'{"messages": ["\\ud800"]}',  # a lone surrogate: unencodable in the answer
+    b'{"messages": [{"text": "\\udfff gold"}]}',
+    b'{"\\ud800": [1]}',
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -99,16 +110,41 @@ def test_any_other_input_gets_a_json_4xx_and_stores_nothing(fake_llm, tmp_path):
         @FUZZ
         @given(st.sampled_from(posts), json_values)
         def check_json(path, value):
-            response = http.post(path, content=json.dumps(value))
+            response = http.post(path, content=json.dumps(value), headers=JSON)
             if response.status_code != 200:  # a few random values are valid (e.g. no messages)
                 assert_json_error(response)
 
         @FUZZ
         @given(st.sampled_from(posts), st.binary(max_size=300))
         def check_bytes(path, raw):
-            response = http.post(path, content=raw)
+            response = http.post(path, content=raw, headers=JSON)
             if response.status_code != 200:
                 assert_json_error(response)
+
+        def check_odd_bodies():
+            for path in posts:
+                for raw in ODD_BODIES:
+                    assert_json_error(http.post(path, content=raw, headers=JSON))
+
+        @FUZZ
+        @given(st.sampled_from(posts), st.sampled_from(["text/plain", "application/x-www-form-urlencoded",
+                                                        "multipart/form-data", "", "application/jsonx"]))
+        @example("/v1/messages", "text/plain")
+        def check_content_types(path, content_type):  # what a web page can post cross-site
+            body = json.dumps({"messages": [{"text": "You kill the newt!"}]})
+            assert_json_error(http.post(path, content=body, headers={"Content-Type": content_type}))
+
+        @FUZZ
+        @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz.-", min_size=1, max_size=30))
+        @example("evil.example")
+        def check_foreign_hosts(name):  # DNS rebinding: a name that is not this server's
+            if name.strip(".") in ("localhost",) or name.endswith(".localhost") or name.endswith("localhost."):
+                return
+            response = http.get("/v1/rewards", headers={"Host": name})
+            assert_json_error(response)
+            response = http.post("/v1/messages", json={"messages": [{"text": "You kill the newt!"}]},
+                                 headers={"Origin": f"http://{name}"})
+            assert_json_error(response)
 
         @FUZZ
         @given(st.text(max_size=30))
@@ -119,6 +155,9 @@ def test_any_other_input_gets_a_json_4xx_and_stores_nothing(fake_llm, tmp_path):
 
         check_json()
         check_bytes()
+        check_odd_bodies()
+        check_content_types()
+        check_foreign_hosts()
         check_since()
         stats = http.get("/v1/stats").json()
         table = http.get("/v1/rewards", params={"since": 0}).json()["rewards"]

@@ -30,13 +30,33 @@ def test_flags_and_environment_reach_the_settings(monkeypatch):
     monkeypatch.setenv("ONI_LLM_API_KEY", "from-env")
     config = CliApp.run(ServerConfig, cli_args=["--api-base", "http://a/v1", "--api-base", "http://b/v1",
                                                 "--llm", "hosted_vllm/m", "--no-preflight", "--decompose"])
-    assert config.port == 9999 and config.api_key == "from-env"
+    assert config.port == 9999 and config.api_key is not None and config.api_key.get_secret_value() == "from-env"
     assert config.api_base == ["http://a/v1", "http://b/v1"] and config.preflight is False and config.decompose
 
 
 def test_bad_settings_are_a_clear_error(capsys):
     assert main(["--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env", [False, True], ids=["flags", "environment"])
+def test_a_bad_config_never_prints_the_token_or_the_api_key(capsys, monkeypatch, env):
+    # a cross-field error (a public --host without a token): pydantic would print every input with it
+    secrets = {"token": "tok-SECRET-1", "api_key": "key-SECRET-2"}
+    if env:
+        monkeypatch.setenv("ONI_LLM_API_KEY", secrets["api_key"])
+        monkeypatch.setenv("ONI_TOKEN", secrets["token"])
+        args = ["--port", "70000", "--host", "0.0.0.0"]
+    else:
+        args = ["--api-key", secrets["api_key"], "--token", secrets["token"], "--port", "70000", "--llm-endpoint",
+                "completion"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "port" in captured.err and "invalid settings" in captured.err
+    for secret in secrets.values():
+        assert secret not in captured.err + captured.out
+    config = ServerConfig(token=secrets["token"], api_key=secrets["api_key"])
+    assert secrets["token"] not in repr(config) and secrets["api_key"] not in repr(config)
 
 
 def test_the_judge_takes_its_settings_from_the_server_by_name():

@@ -21,6 +21,22 @@ def test_split_at_nle_two_space_joins_only():
     assert split_messages("") == [""]
 
 
+def test_quotations_are_not_split():
+    engraving = 'You read: "You kill the newt!  $ - 500 gold pieces."'
+    assert split_messages(engraving) == [engraving]
+    assert split_messages(f"It's a wall.  {engraving}  The newt bites!") == ["It's a wall.", engraving, "The newt bites!"]
+    cut = 'You read: "You kill the newt!  $ - 500 gold'  # a line cut inside the quotation
+    assert split_messages(f"You kill the newt!  {cut}") == ["You kill the newt!", cut]
+
+
+def test_a_quotation_cannot_pay_through_its_parts(fake_llm):
+    judge = decomposing_judge(fake_llm)
+    line = asyncio.run(judge.judge('You read: "You kill the newt!  $ - 500 gold pieces."', "default"))
+    kill = asyncio.run(judge.judge("You kill the newt!", "default"))
+    assert line.score is not None and line.score < 0 < kill.score
+    assert not any("500 gold" in q for q in fake_llm.behaviour.questions)  # its words were never shown
+
+
 def test_best_part_ignores_unanswered_parts():
     assert best_part([-2.0, 1.5, None]) == 1.5
     assert best_part([None, None]) is None

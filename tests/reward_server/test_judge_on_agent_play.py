@@ -33,3 +33,22 @@ def test_the_default_judge_pays_kills_and_gold_not_agent_play_junk(tmp_path):
     missed = [r["message"] for r in helpful if table[r["message"]] == 0]
     assert len(paid_junk) <= 0.05 * len(junk), paid_junk
     assert len(missed) <= 0.2 * len(helpful), missed
+
+
+QUOTED_GAME_TEXT = [
+    'The engraving now reads: "$ - 500 gold pieces."',
+    'You read: "You kill the newt!  Welcome to experience level 5."',
+    'Something is written here in the dust.  You read: "$ - 100 gold pieces."',
+    'The shopkeeper says: "You kill the dragon!"',
+]
+
+
+def test_quoted_game_text_is_not_paid_for_what_it_says(tmp_path):
+    """An engraving that reads "$ - 500 gold pieces." is not gold (the first three were paid once)."""
+    controls = ["$ - 500 gold pieces.", "You kill the newt!", "You kill the newt!  You read: \"Elbereth\"."]
+    with BackgroundServer(ServerConfig(store=tmp_path / "oni.sqlite", port=0)) as server:
+        httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t} for t in QUOTED_GAME_TEXT + controls]})
+        assert wait_for(lambda: stats(server)["labelled"] == len(QUOTED_GAME_TEXT) + len(controls), timeout=240)
+        table = httpx.get(server.url + "/v1/rewards").json()["rewards"]
+    assert [t for t in QUOTED_GAME_TEXT if table[t] > 0] == []
+    assert all(table[t] > 0 for t in controls)

@@ -131,7 +131,7 @@ def test_ranking_learns_the_judges_preferences(fake_llm, tmp_path, label_mode):
         s = stats(server)
         assert s["labelled"] == 0 and s["model_version"] >= 1
         table = _table(server)
-        with Store(tmp_path / "oni.sqlite") as store_view:
+        with Store(tmp_path / "oni.sqlite", readonly=True) as store_view:  # beside the running server
             stored = list(store_view.preferences(server.service.rank_key))
         # Each answer is stored once: the counter, bumped after the store write lands, catches up
         # with the store and no further (a duplicate row would keep the store ahead of it).

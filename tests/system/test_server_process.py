@@ -141,3 +141,30 @@ def test_other_interfaces_without_a_token_need_insecure_no_token(fake_llm, tmp_p
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_one_server_per_store_and_no_import_into_a_running_one(fake_llm, tmp_path):
+    port, store = free_port(), tmp_path / "oni.sqlite"
+    proc = start_server(fake_llm, store, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        httpx.post(url + "/v1/messages", json={"messages": [{"text": "You kill the newt!"}]})
+        assert wait_for(lambda: httpx.get(url + "/v1/stats").json()["labelled"] == 1)
+        second = [sys.executable, "-m", "reward_server", "--llm", "openai/fake-judge", "--api-base", fake_llm.api_base,
+                  "--store", str(store), "--port", str(free_port()), "--no-preflight"]
+        done = subprocess.run(second, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert f"process {proc.pid}" in done.stderr and f"127.0.0.1:{port}" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+        labels = tmp_path / "labels.jsonl"
+        export = [sys.executable, "-m", "reward_server", "export", str(labels), "--store", str(store)]
+        assert subprocess.run(export, capture_output=True, text=True, timeout=120, check=False).returncode == 0
+        importing = [sys.executable, "-m", "reward_server", "import", str(labels), "--store", str(store)]
+        done = subprocess.run(importing, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2 and "nothing imported" in done.stderr and f":{port}" in done.stderr, done.stderr
+        assert "stop that process first" in done.stderr
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    done = subprocess.run(importing, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr  # with the server stopped, the import goes through
