@@ -16,7 +16,7 @@ Fork and spawn: the thread starts at the first ``reset`` (never at construction,
 env's throwaway env in the parent starts none), each process gets its own client, and
 everything the thread imports is imported here, by the importing thread — a fork taken while
 another thread is half-way through an import leaves the child a half-initialised module (the
-``partially initialized module 'httpcore'`` failure of issue 12).
+``partially initialized module 'httpcore'`` failure AsyncVectorEnv's workers once hit).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class RewardClient:
         #: long). A plain attribute the sync thread keeps up to date, flipping it on time while
         #: it waits between rounds (late by at most ``timeout`` while a request is in flight):
         #: the wrapper reads it every step, and a property's clock call there was the dearest
-        #: single item of the step path (issue 15).
+        #: single item of the step path (measured in instructions a step).
         self.stale = False
         #: ``info["oni"]`` of a step with no message and no reward at the current version and
         #: staleness: the wrapper copies it each step (see :mod:`oni_wrappers.step_info`). Replaced,

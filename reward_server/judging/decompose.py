@@ -4,7 +4,7 @@ NLE shows every message of a turn on one line, joined by two spaces ("You kill t
 grid bug bites!"). A small judge scores such a line by its mix, so a kill next to a bite or
 "You hear someone counting money." next to a wall can sink below a lone wall. Judging each part
 and keeping the best makes a line as helpful as its most helpful message, which on the dev set
-lifts the default judge from AUC 0.95 to 0.98 (RESULTS.md).
+lifts the default judge from AUC 0.95 to 0.98 (docs/results.md).
 
 Quoted text is never split: ``You read: "You kill the newt!  $ - 500 gold pieces."`` is one
 engraving, not a kill and a pile of gold, and judging its pieces alone would pay the best of

@@ -12,7 +12,7 @@ Two prompt families:
     meets (kills, gold, level-ups, stairs, pets, menus, walls, doors, items, rumours, and the
     junk of agent play: eating, hunger, prayer, status, "You can't ..."), then the message with
     its label left open. A base model continues the list; this is how a 270M model labels well
-    (RESULTS.md).
+    (docs/results.md).
   - ``paper``: the paper's goal and four worked examples as a chat exchange (best for
     SmolLM2-135M-Instruct, which cannot learn from a long list).
   - ``families``: twelve family examples as a chat exchange; ``compact``: the bare question.
@@ -181,7 +181,7 @@ _FAMILIES_HELPFUL: dict[str, set[str]] = {
 
 #: The many-shot list: 58 messages an agent meets, 16 helpful under the default goal, tagged like
 #: the family examples. Besides kills, gold, level-ups and stairs it covers the junk a training
-#: agent produces with the extended action set and must not be paid for (issue 13): prompts and
+#: agent produces with the extended action set and must not be paid for (measured on agent play): prompts and
 #: menus, eating, hunger and fainting, prayer, status recovery, "You can't ...", "You don't have
 #: anything to ...", doors, boulders, pets' kills and pets' gold. None is a message of the
 #: labelled files in benchmarks/data. The order is one fixed mix: a base model leans on the
