@@ -61,6 +61,10 @@ class EpisodeStats(gym.Wrapper):
     def __init__(self, env: OniRewardWrapper) -> None:
         super().__init__(env)
         self._oni = env
+        # the stats' own observations (``misc``) are read here and kept from the agent
+        spaces = env.observation_space.spaces  # type: ignore[attr-defined]
+        self.observation_space = gym.spaces.Dict(
+            {key: space for key, space in spaces.items() if key not in STATS_OBSERVATION_KEYS})
         self._extrinsic = 0.0
         self._intrinsic = 0.0
         self._score = 0.0  # the best seen: NLE's final observation after death can be blank
@@ -72,7 +76,8 @@ class EpisodeStats(gym.Wrapper):
         self._score = 0.0
         self._kills = self._gold = self._depth = self._menu_steps = 0.0
         obs, info = self.env.reset(**kwargs)
-        return obs, self._fill(info, obs, success=0.0, step_intrinsic=0.0)
+        info = self._fill(info, obs, success=0.0, step_intrinsic=0.0)
+        return self._agent_view(obs), info
 
     def step(self, action: Any):  # type: ignore[no-untyped-def]
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -84,7 +89,12 @@ class EpisodeStats(gym.Wrapper):
         self._kills += _KILL.search(info["oni"]["message"]) is not None
         if "misc" in obs:
             self._menu_steps += bool(obs["misc"].any())
-        return obs, reward, terminated, truncated, self._fill(info, obs, success, step_intrinsic)
+        info = self._fill(info, obs, success, step_intrinsic)
+        return self._agent_view(obs), reward, terminated, truncated, info
+
+    @staticmethod
+    def _agent_view(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {key: value for key, value in obs.items() if key not in STATS_OBSERVATION_KEYS}
 
     def _fill(self, info: dict[str, Any], obs: dict[str, np.ndarray], success: float,
               step_intrinsic: float) -> dict[str, Any]:
