@@ -3,15 +3,20 @@ import math
 
 import pytest
 
-from reward_server.judging.parsing import UnparsableAnswer, label_log_odds, parse_generated_label, parse_preference
+from reward_server.judging.parsing import (
+    UnparsableAnswer,
+    label_log_odds,
+    parse_generated_label,
+    parse_preference,
+)
 from reward_server.judging.prompts import (
-    mask_quotations,
     GOAL_PREFERENCES,
     GOALS,
     PAPER_WORDS,
     YES_NO_WORDS,
     generate_prompt,
     logprob_messages,
+    mask_quotations,
     prompt_version,
     quote_message,
 )

@@ -7,7 +7,6 @@ from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
 from tests.helpers import stats
 
-
 JSON = {"Content-Type": "application/json"}
 
 

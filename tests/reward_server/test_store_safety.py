@@ -47,8 +47,8 @@ def test_a_second_server_on_the_same_store_is_refused_and_named(fake_llm, tmp_pa
 def test_the_lock_dies_with_its_process(tmp_path):
     store = tmp_path / "oni.sqlite"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from reward_server.storage.store import Store; "
-         f"s = Store({str(store)!r}); print('ready', flush=True); time.sleep(60)"],
+        [sys.executable, "-c", ("import sys, time; from reward_server.storage.store import Store; "
+                                f"s = Store({str(store)!r}); print('ready', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
@@ -147,9 +147,8 @@ def test_export_writes_texts_longer_than_the_default_limit(tmp_path):
         assert export_jsonl(store, out) == (1001, 0)
     assert len(out.read_text().splitlines()) == 1001
     # importing it back checks the texts against the importing store's limit
-    with Store(tmp_path / "small.sqlite") as store:
-        with pytest.raises(BadImportFile, match="(?s)line 1: .*over the limit of 1024"):
-            import_jsonl(store, out)
+    with Store(tmp_path / "small.sqlite") as store, pytest.raises(BadImportFile, match="(?s)line 1: .*over the limit of 1024"):
+        import_jsonl(store, out)
     with Store(tmp_path / "big.sqlite") as store:
         assert import_jsonl(store, out, max_text_chars=4096) == (1001, 0)
 
