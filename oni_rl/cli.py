@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import CliApp, SettingsError
 
 from oni_rl.config import TrainConfig
+from reward_server.cli import settings_errors
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -28,8 +29,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_args(argv)
-    except (ValidationError, SettingsError) as exc:
-        print(f"invalid settings:\n{exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "aiohttp.access"):

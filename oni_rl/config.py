@@ -104,6 +104,7 @@ class TrainConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ONI_RL_", env_nested_delimiter="__", cli_prog_name="python -m oni_rl", cli_kebab_case=True,
         cli_implicit_flags=True, cli_hide_none_type=True, cli_avoid_json=True, validate_default=True, extra="forbid",
+        hide_input_in_errors=True,  # the input holds the token and the API key
     )
 
     # ------------------------------------------------------------------------ what is learned
@@ -237,8 +238,10 @@ class TrainConfig(BaseSettings):
         if self.collection == "auto":
             self.collection = "batched" if self.device.split(":")[0] == "cuda" else "per-worker"
         if self.token is None:  # the in-process server's own token unless given
-            own = self.server.token.get_secret_value() if self.server.token and self.reward_server is None else None
-            self.token = os.environ.get("ONI_TOKEN") or own
+            if self.reward_server is None:  # what the in-process server checks (it reads ONI_TOKEN itself)
+                self.token = self.server.token.get_secret_value() if self.server.token else None
+            else:
+                self.token = os.environ.get("ONI_TOKEN")
         return self
 
     @property

@@ -63,7 +63,7 @@ def transfer(argv: list[str]) -> int:
     return 0
 
 
-def _settings_errors(exc: ValidationError) -> str:
+def settings_errors(exc: ValidationError) -> str:
     """One line per error, without the input values: they may hold the token or the API key."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         # every option, its help and its ONI_* variable come from ServerConfig's fields
         config = CliApp.run(ServerConfig, cli_args=argv)
     except ValidationError as exc:
-        print(f"invalid settings:\n{_settings_errors(exc)}", file=sys.stderr)
+        print(f"invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
         return 2
     except SettingsError as exc:
         print(f"invalid settings:\n{exc}", file=sys.stderr)

@@ -80,6 +80,23 @@ def test_contradictory_or_bad_settings_are_a_clear_error(argv: list[str], messag
     assert message in capsys.readouterr().err
 
 
+def test_a_bad_setting_never_prints_the_secrets(capsys) -> None:
+    assert main(["--token", "SUPERSECRET", "--server.api-key", "LLMKEY", "--lr", "1", "--ppo.learning-rate", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "disagree" in err and "SUPERSECRET" not in err and "LLMKEY" not in err
+
+
+def test_the_envs_send_the_token_their_server_checks(monkeypatch) -> None:
+    """The in-process server checks its own --server.token (or ONI_TOKEN, which it reads itself);
+    an external server's token is --token or ONI_TOKEN."""
+    monkeypatch.setenv("ONI_TOKEN", "from-the-environment")
+    assert parse_args(["--server.token", "own", "--device", "cpu"]).token == "own"
+    assert parse_args(["--device", "cpu"]).token == "from-the-environment"  # the server read it too
+    assert parse_args(["--reward-server", "http://127.0.0.1:1", "--device", "cpu"]).token == "from-the-environment"
+    monkeypatch.delenv("ONI_TOKEN")
+    assert parse_args(["--device", "cpu"]).token is None
+
+
 def test_the_in_process_server_keeps_the_trainers_defaults_and_reads_its_environment(monkeypatch) -> None:
     monkeypatch.setenv("ONI_PORT", "8765")  # a standalone server's settings
     monkeypatch.setenv("ONI_STORE", "/elsewhere/oni.sqlite")
