@@ -44,6 +44,8 @@ def evidence_cut(helpful: Sequence[float], unhelpful: Sequence[float], false_pos
         return (max(unhelpful) + min(helpful)) / 2.0
     values = sorted([*helpful, *unhelpful])
     candidates = [(low + high) / 2.0 for low, high in itertools.pairwise(values) if high > low]
+    if not candidates:  # every score the same: nothing separates them; pay none of them
+        return values[0]
 
     def cost(cut: float) -> tuple[float, float]:
         missed = sum(score <= cut for score in helpful)

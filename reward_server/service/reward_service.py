@@ -171,7 +171,7 @@ class RewardService:
         if self.source == "none":
             return  # the model asks the LLM nothing: not even loaded
         await self.judge.caller.load()
-        if self.config.preflight:
+        if self.config.preflight and self.asks_llm:  # offline: the LLM is only asked to calibrate, if at all
             await self._preflight()
 
     async def _discard_store(self, created: bool) -> None:
@@ -218,7 +218,11 @@ class RewardService:
             except Exception as exc:  # noqa: BLE001 - keep trying
                 logger.warning("calibration messages still not scored: %s", exc)
                 continue
-            await self._publish(self.labels.rethreshold())
+            flipped = self.labels.rethreshold()
+            if self.model.serves_labels():
+                await self._publish(flipped)
+            if self.trainer is not None:  # the labels it learns from moved: refit now
+                self.trainer.notify(self.trainer.every)
             return
 
     async def _set_evidence(self) -> None:

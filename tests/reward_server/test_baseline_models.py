@@ -114,7 +114,7 @@ def test_ellm_bow_sets_its_threshold_from_the_calibration_messages(fake_llm, tmp
 def test_offline_learns_once_from_imported_labels_and_never_asks(fake_llm, tmp_path):
     store_path = tmp_path / "oni.sqlite"
     config = fake_config(fake_llm, store_path, reward_model="classification", offline=True,
-                         train_every=1, train_interval=0.2)
+                         train_every=1, train_interval=0.2, preflight=True)  # offline: no preflight question
     labelled = ["You kill the newt!", "You kill the jackal!", "$ - 3 gold pieces.", "$ - 17 gold pieces.",
                 "It's a wall.", "It's solid stone.", "That door is closed.", "Never mind.",
                 "You see here a dagger.", "The door opens."]

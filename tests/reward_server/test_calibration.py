@@ -105,3 +105,10 @@ def test_a_moved_cut_proposes_only_the_flipped_rows():
     flipped = model.rethreshold()
     assert flipped and all(value == 0.0 for value in flipped.values())
     assert set(flipped) == {t for t, s in model._scores.items() if 0.0 < s <= 0.1}
+
+
+def test_the_evidence_cut_of_scores_that_are_all_equal_pays_none_of_them():
+    from reward_server.models.calibration import evidence_cut
+
+    cut = evidence_cut([0.3, 0.3], [0.3, 0.3, 0.3])
+    assert not 0.3 > cut  # neither kind is paid: a scorer that cannot tell them apart earns nothing
