@@ -47,6 +47,9 @@ def check_reward_server(url: str, *, reward: str, goal: str, token: str | None =
         log.warning("reward server %s not reachable (%s): its reward model and goal are NOT checked; the "
                     "envs pay the extrinsic reward alone until it answers", url, exc)
         return None
+    if response.status_code == 403 and "host name" in response.text:
+        raise ServerMismatch(f"the reward server at {url} does not answer to that host name: start it with a "
+                             "--token (then any name works) or with --allowed-host NAME")
     if response.status_code in (401, 403):
         raise ServerMismatch(f"the reward server at {url} refused our token (HTTP {response.status_code}): "
                              "pass its token with --token or ONI_TOKEN")

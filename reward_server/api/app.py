@@ -253,9 +253,12 @@ def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Appli
     """Build the app; the service starts (store opened, queue restored) with the app."""
     service = RewardService(config, judge)
     token = config.token.get_secret_value() if config.token else None
+    # Host names guard a server without a token from web pages (DNS rebinding); with a token, a page
+    # cannot send it (no CORS is ever granted), so any name a client uses for the host is fine
+    allowed_hosts = ["*"] if token else config.allowed_host
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[error_middleware, host_guard(config.host, config.allowed_host), _auth_middleware(token)],
+        middlewares=[error_middleware, host_guard(config.host, allowed_hosts), _auth_middleware(token)],
     )
     app[SERVICE_KEY] = service
 

@@ -149,6 +149,12 @@ def test_dns_rebinding_host_names_are_refused_unless_allowed(fake_llm, tmp_path)
         assert get(server, f"gpu-host:{server.port}").status_code == 200
         assert get(server, "GPU-HOST.").status_code == 200
         assert_json_error(get(server, "evil.example"), 403)
+    # with a token a web page cannot get in anyway: a shared server answers to any name its clients use
+    with BackgroundServer(fake_config(fake_llm, tmp_path / "c.sqlite", token="secret")) as server:
+        response = httpx.get(server.url + "/v1/rewards", timeout=30,
+                             headers={"Host": f"gpu-host:{server.port}", "Authorization": "Bearer secret"})
+        assert response.status_code == 200
+        assert get(server, f"gpu-host:{server.port}").status_code == 401  # but not without the token
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/score"])
