@@ -76,7 +76,7 @@ def frames_done(run_dir: Path) -> int:
         return 0
     import torch
 
-    return int(torch.load(checkpoint, weights_only=True)["frames"])
+    return int(torch.load(checkpoint, weights_only=True, map_location="cpu")["frames"])
 
 
 def save_raw(experiment: str, arm: str, seed: int, config: TrainConfig, run_dir: Path) -> None:
@@ -151,8 +151,16 @@ def table(args: argparse.Namespace) -> None:
           f"finished runs per arm: {', '.join(f'{a} {len(s)}' for a, s in finished.items())}")
     if short:
         print(f"not counted (short of {budget:,} frames): {'; '.join(short)}")
-    figures = {arm: {s: run_figures(tail(eps, budget, args.tail)) for s, eps in seeds.items()}
-               for arm, seeds in finished.items() if seeds}
+    empty = [f"{arm} seed {s}" for arm, seeds in finished.items() for s, eps in seeds.items()
+             if not tail(eps, budget, args.tail)]
+    if empty:
+        print(f"not counted (no episode ended in the last {args.tail:.0%}): {'; '.join(empty)}")
+    figures = {arm: {s: run_figures(window) for s, eps in seeds.items() if (window := tail(eps, budget, args.tail))}
+               for arm, seeds in finished.items()}
+    figures = {arm: seeds for arm, seeds in figures.items() if seeds}
+    incomplete = {arm for arm, seeds in figures.items() if len(seeds) < args.min_seeds}
+    if incomplete:
+        print(f"incomplete (fewer than {args.min_seeds} seeds: reported, no verdict): {', '.join(sorted(incomplete))}")
     print("\n| arm | seeds | IQM in-game score [95% CI] | kills | gold | deepest level | episode length "
           "| steps answering the game | intrinsic return |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -174,9 +182,12 @@ def table(args: argparse.Namespace) -> None:
                 continue
             scores = [f["score"] for f in seeds.values()]
             delta = difference_interval(scores, base) if len(scores) > 1 and len(base) > 1 else None
-            verdict = ("-" if delta is None else "above 0" if delta.low > 0 else "below 0" if delta.high < 0
+            verdict = ("no verdict" if delta is None else "above 0" if delta.low > 0 else "below 0" if delta.high < 0
                        else "includes 0")
-            print(f"  {arm} − {baseline}: {delta} ({verdict}); P(improvement) {probability_of_improvement(scores, base)}")
+            if {arm, baseline} & incomplete:
+                verdict += ", incomplete: no verdict"
+            print(f"  {arm} − {baseline}: {delta or 'one seed each: no interval'} ({verdict}); "
+                  f"P(improvement) {probability_of_improvement(scores, base)}")
     curves = {arm: [runs[arm][s] for s in seeds] for arm, seeds in finished.items() if seeds}
     plot = plot_iqm_curves(curves, budget, RESULTS / args.experiment / "iqm_score.png",
                            f"{args.experiment}: IQM over seeds of the in-game score")
@@ -203,6 +214,7 @@ def main() -> None:
     t.add_argument("--experiment", required=True)
     t.add_argument("--baseline", nargs="+", default=["novelty", "none"])
     t.add_argument("--tail", type=float, default=0.2, help="share of the frames at the end that is reported")
+    t.add_argument("--min-seeds", type=int, default=5, help="seeds an arm needs before a comparison decides")
     args = p.parse_args()
     run(args) if args.command == "run" else table(args)
 

@@ -63,7 +63,13 @@ class Logbook:
         self.run_dir = run_dir
         self.csv_path = run_dir / "episodes.csv"
         self.episodes: list[Episode] = read_episodes(self.csv_path) if self.csv_path.exists() else []
+        if self.episodes and self._header() != [f.name for f in fields(Episode)]:
+            self._write_csv(self.episodes, mode="w")  # a file from before new columns: rows appended must match
         self._writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def _header(self) -> list[str]:
+        with self.csv_path.open(newline="") as handle:
+            return next(csv.reader(handle), [])
 
     def truncate(self, frames: int) -> int:
         """Forget episodes that ended after ``frames`` (a resumed run collects those frames again:

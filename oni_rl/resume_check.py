@@ -30,7 +30,7 @@ INTRINSIC_FIELDS: tuple[str, ...] = (
     *(f"server.{name}" for name in (
         "llm", "goal", "label_mode", "prompt_style", "label_words", "decompose", "calibration", "positive_share",
         "threshold", "decision_threshold", "rank_cut", "rank_threshold", "bow_threshold", "pairs_per_message",
-        "preferences",
+        "preferences", "offline", "llm_endpoint",
     )),
 )
 

@@ -238,3 +238,15 @@ def test_auto_collection_is_batched_on_a_gpu_and_per_worker_on_the_cpu() -> None
     assert TrainConfig(device="cpu").collection == "per-worker"
     assert TrainConfig(device="cuda").collection == "batched"
     assert TrainConfig(device="cpu", collection="batched").collection == "batched"
+
+
+def test_a_resumed_run_whose_file_predates_the_behaviour_columns_gets_them(tmp_path: Path) -> None:
+    from oni_rl.logbook import Episode, Logbook
+
+    (tmp_path / "episodes.csv").write_text(
+        "frames,length,training_return,extrinsic_return,intrinsic_return,score,success\n100,10,1.0,1.0,0.0,3.0,0.0\n")
+    logbook = Logbook(tmp_path)
+    logbook.add_episodes([Episode(200, 10, 1.0, 1.0, 0.0, 5.0, 0.0, kills=2.0)])
+    logbook.close()
+    assert (tmp_path / "episodes.csv").read_text().splitlines()[0].endswith("kills,gold,depth,menu_steps")
+    assert [(e.frames, e.kills) for e in read_episodes(tmp_path / "episodes.csv")] == [(100, 0.0), (200, 2.0)]
