@@ -49,8 +49,12 @@ import json, sqlite3, sys
 from reward_server.judging.prompts import calibration_examples
 from reward_server.models.calibration import evidence_cut
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-(key, value), = db.execute("SELECT key, value FROM meta WHERE key LIKE 'calibration|%'").fetchall()
-scores, examples = json.loads(value), calibration_examples(key.split("|")[1])
+# the question most of the store's answers are for, and the cut its judge set (other questions'
+# calibrations may sit beside it: another goal, an older prompt)
+question = db.execute("SELECT goal, prompt_version, model, label_mode FROM annotations "
+                      "GROUP BY 1, 2, 3, 4 ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
+(key, value), = db.execute("SELECT key, value FROM meta WHERE key LIKE ?", ("calibration|" + "|".join(question) + "|%",)).fetchall()
+scores, examples = json.loads(value), calibration_examples(question[0])
 pairs = [(s, v) for s, (_, v) in zip(scores, examples, strict=True) if s is not None]
 print(evidence_cut([s for s, v in pairs if v], [s for s, v in pairs if not v]))
 PY
@@ -148,10 +152,14 @@ learn() {
         $PY -c "import httpx, sys, time
 for _ in range(240):
     try:
-        if httpx.get('http://127.0.0.1:$port/healthz').status_code == 200: sys.exit(0)
+        if httpx.get('http://127.0.0.1:$port/healthz').status_code == 200: break
     except httpx.HTTPError: pass
     time.sleep(0.5)
-sys.exit('the $arm server did not start')"
+else:
+    sys.exit('the $arm server did not start')
+if '$arm' == 'retrieval' and not httpx.get('http://127.0.0.1:$port/v1/stats').json()['labelled']:
+    sys.exit('the imported labels are for another question (another prompt version, LLM or goal) than '
+             'this commit asks: prepare them from a run of this commit (LABELS_FROM)')" || { kill $server; exit 1; }
         timeout "${ARM_SECONDS:-240}" $PY examples/torchrl_nethack.py --device "${DEVICE:-cuda}" --workers "${WORKERS:-14}" \
             --envs-per-worker 4 --frames "${FRAMES:-600000}" --reward "$arm" --reward-server "http://127.0.0.1:$port" \
             --extrinsic-coef 0 --max-episode-steps 1000 --seed 0 --run-dir "/tmp/gpu/learn_$arm" --quiet \

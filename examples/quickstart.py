@@ -28,6 +28,7 @@ from tqdm import tqdm
 from oni_wrappers import OniRewardWrapper
 from reward_server import ServerConfig
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL
+from reward_server.models.registry import REWARD_MODELS
 from reward_server.runner import BackgroundServer
 
 
@@ -42,7 +43,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--llm", default=DEFAULT_EMBEDDED_MODEL, help="litellm model string")
     p.add_argument("--api-base")
     p.add_argument("--goal", default="default")
-    p.add_argument("--reward-model", choices=["retrieval", "classification", "ranking"], default="retrieval",
+    p.add_argument("--reward-model", choices=list(REWARD_MODELS), default="retrieval",
                    help="the server's reward model (when this script starts the server)")
     p.add_argument("--store", type=Path, default=Path("oni-data/oni.sqlite"))
     p.add_argument("--intrinsic-coef", type=float, default=0.4)
