@@ -12,7 +12,7 @@ reset; the final observation stays in ``"next"``, which truncated steps bootstra
 It also writes the three per-episode entries TorchRL's ``InitTracker``, ``StepCounter`` and
 ``RewardSum`` transforms would add (``is_init``, ``step_count``, ``episode_reward``, same keys,
 shapes and meaning), kept in numpy beside the envs: as transforms they cost ~0.1 ms a step each.
-``tests/test_batched_env.py`` checks them against the transforms on a ``SerialEnv``.
+``tests/oni_rl/test_batched_env.py`` checks them against the transforms on a ``SerialEnv``.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class ActingStep(nn.Module):
     TensorDict layers (``TensorDictSequential``, ``LSTMModule``'s reshaping, the probabilistic
     actor, and ``nn.LSTM`` run on a length-1 sequence) cost as much as the network does;
     ``python -m benchmarks.step_costs`` times both paths side by side. The learner keeps TorchRL's modules
-    (``ClipPPOLoss`` replays sequences through them); ``tests/test_torchrl_training.py`` checks
+    (``ClipPPOLoss`` replays sequences through them); ``tests/oni_rl/test_torchrl_training.py`` checks
     that both paths give the same log-probs, values and LSTM states.
     """
 

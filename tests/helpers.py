@@ -41,7 +41,7 @@ def stats(server) -> dict:  # type: ignore[no-untyped-def]
 def start_server(fake_llm, store: Path, port: int, *extra: str) -> subprocess.Popen:  # type: ignore[no-untyped-def]
     """``python -m reward_server`` on ``port``, labelling with the fake LLM; returns once healthy.
 
-    No preflight: its question would skew the tests' counts of LLM requests (tests/test_preflight.py).
+    No preflight: its question would skew the tests' counts of LLM requests (tests/reward_server/test_preflight.py).
     """
     cmd = [sys.executable, "-m", "reward_server", "--llm", "openai/fake-judge", "--api-base", fake_llm.api_base,
            "--api-key", "x", "--store", str(store), "--port", str(port), "--calibration", "fixed",

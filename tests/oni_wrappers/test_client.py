@@ -198,7 +198,7 @@ def test_a_30s_outage_loses_none_of_200k_distinct_messages(fake_llm, tmp_path):
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_the_readme_vector_recipe_pays_every_worker(fake_server, fake_llm, context):
+def test_the_vector_env_example_pays_every_worker(fake_server, fake_llm, context):
     fake_llm.behaviour.positive_words = ("",)  # every message helpful: any synced worker is paid
     cmd = [sys.executable, str(ROOT / "examples" / "vector_envs.py"), "--server", fake_server.url,
            "--context", context, "--workers", "4", "--steps", "1500"]

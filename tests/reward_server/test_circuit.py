@@ -57,6 +57,7 @@ def test_failed_probe_reopens_successful_probe_closes():
     assert breaker.state == "closed" and breaker.consecutive_failures == 0
     breaker.before_call()
     breaker.before_call()  # closed: everyone may call
+    assert breaker.state == "closed" and breaker.rejected == 0
 
 
 def test_an_abandoned_probe_frees_the_slot():

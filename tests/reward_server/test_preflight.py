@@ -78,7 +78,8 @@ def test_a_transient_error_warns_and_starts(fake_llm, tmp_path):
 
 
 def test_no_preflight_starts_whatever_the_llm(tmp_path):
-    output_once_healthy("--llm", "vllm/llama3-70b", "--no-preflight", "--store", str(tmp_path / "s.sqlite"))
+    output = output_once_healthy("--llm", "vllm/llama3-70b", "--no-preflight", "--store", str(tmp_path / "s.sqlite"))
+    assert "LLM preflight" not in output and "oni reward server on" in output
 
 
 def test_the_preflight_reports_the_answer(fake_llm, tmp_path):
