@@ -155,7 +155,8 @@ class RewardService:
         if labels is not None:
             examples = await self._publish_labels(*labels, serve_labels=checkpoint is None)
         elif self.source == "none":
-            await self._publish(self.model.unlabelled_rewards(await self._run(store.messages_in_order)))
+            messages = await self._run(store.messages_in_order)
+            await self._publish(await asyncio.to_thread(self.model.unlabelled_rewards, messages))
             logger.info("store %s: %d messages, table v%d (%s asks the LLM nothing)", self.config.store,
                         self._message_count, self.table.version, self.config.reward_model)
         if self.trainer is not None:
@@ -328,7 +329,8 @@ class RewardService:
             queued = self.annotator.enqueue(unanswered)
         # Publishing tells clients the server has them, so they stop resending (unlabelled
         # messages pay what the model says: 0 for the label-based ones).
-        await self._publish(self.model.unlabelled_rewards(unanswered))
+        # off the loop: a model may compute (ellm-bow embeds every message)
+        await self._publish(await asyncio.to_thread(self.model.unlabelled_rewards, unanswered))
         if self.trainer is not None:
             self.trainer.observe(fresh)  # a fitted model rewards them at once
         self._count_reports(counts, new)
@@ -366,7 +368,7 @@ class RewardService:
         if self.trainer is not None:
             rewards: list[float | None] = list(await self.trainer.rewards(texts))
         else:
-            rewards = self.model.rewards(texts)
+            rewards = await asyncio.to_thread(self.model.rewards, texts)
         return [
             ScoreRow(
                 message=text,
