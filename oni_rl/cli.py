@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from pydantic import ValidationError
-from pydantic_settings import CliApp, SettingsError
+from pydantic_settings import CliApp
 
 from oni_rl.config import TrainConfig
-from reward_server.cli import settings_errors
+from reward_server.cli import settings_from_cli
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -27,13 +26,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        config = parse_args(argv)
-    except ValidationError as exc:
-        print(f"invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
-        return 2
-    except SettingsError as exc:
-        print(f"invalid settings: {exc}", file=sys.stderr)
+    config = settings_from_cli(TrainConfig, sys.argv[1:] if argv is None else argv)
+    if config is None:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "aiohttp.access"):

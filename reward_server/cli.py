@@ -7,9 +7,10 @@ import logging
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
-from pydantic_settings import CliApp, SettingsError
+from pydantic_settings import BaseSettings, CliApp, SettingsError
 
 from reward_server.config import ServerConfig
 
@@ -72,18 +73,28 @@ def settings_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+Settings = TypeVar("Settings", bound=BaseSettings)
+
+
+def settings_from_cli(settings: type[Settings], argv: list[str]) -> Settings | None:
+    """The settings a command line (and the environment) give, or ``None`` after saying on stderr
+    what is wrong: one line per error, no input values (``--help`` exits inside)."""
+    try:
+        return CliApp.run(settings, cli_args=argv)
+    except ValidationError as exc:
+        print(f"invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
+    except SettingsError as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("export", "import"):
         return transfer(argv)
-    try:
-        # every option, its help and its ONI_* variable come from ServerConfig's fields
-        config = CliApp.run(ServerConfig, cli_args=argv)
-    except ValidationError as exc:
-        print(f"invalid settings:\n{settings_errors(exc)}", file=sys.stderr)
-        return 2
-    except SettingsError as exc:
-        print(f"invalid settings:\n{exc}", file=sys.stderr)
+    # every option, its help and its ONI_* variable come from ServerConfig's fields
+    config = settings_from_cli(ServerConfig, argv)
+    if config is None:
         return 2
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from aiohttp import web
