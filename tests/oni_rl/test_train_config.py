@@ -73,7 +73,7 @@ def test_the_command_line_keeps_the_trainers_flags_and_puts_each_value_in_one_pl
      "--reward classification and --server.reward-model ranking disagree"),
     (["--lr", "0.1", "--ppo.learning-rate", "0.2"], "--lr 0.1 and --ppo.learning-rate 0.2 disagree"),
     (["--server.goal", "riches"], "--server.goal: Value error, unknown goal 'riches'"),
-    (["--frames", "1.5"], "frames\n  Input should be a valid integer, got a number with a fractional part"),
+    (["--frames", "1.5"], "frames: Input should be a valid integer, got a number with a fractional part"),
 ])
 def test_contradictory_or_bad_settings_are_a_clear_error(argv: list[str], message: str, capsys) -> None:
     assert main(argv) == 2
