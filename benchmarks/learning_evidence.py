@@ -186,7 +186,7 @@ def table(args: argparse.Namespace) -> None:
                        else "includes 0")
             if {arm, baseline} & incomplete:
                 verdict += ", incomplete: no verdict"
-            print(f"  {arm} − {baseline}: {delta or 'one seed each: no interval'} ({verdict}); "
+            print(f"  {arm} − {baseline}: {delta or 'an arm with one seed: no interval'} ({verdict}); "
                   f"P(improvement) {probability_of_improvement(scores, base)}")
     curves = {arm: [runs[arm][s] for s in seeds] for arm, seeds in finished.items() if seeds}
     plot = plot_iqm_curves(curves, budget, RESULTS / args.experiment / "iqm_score.png",
