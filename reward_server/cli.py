@@ -61,7 +61,29 @@ def transfer(argv: list[str]) -> int:
         print(f"nothing {args.action}ed: {exc}", file=sys.stderr)
         return 2
     print(f"imported {annotations} annotations and {preferences} preferences into {args.store}")
+    _say_which_questions(args.file)
     return 0
+
+
+def _say_which_questions(path: Path) -> None:
+    """Which questions the imported labels answer, and whether this version's server asks them: a
+    server uses stored answers only under its own question key, and the key holds the prompt's
+    version, so labels made with another prompt (or another --llm or --goal) are never read."""
+    from reward_server.service.reward_service import annotation_key
+    from reward_server.storage.transfer import annotation_keys
+
+    for key, count in annotation_keys(path).items():
+        try:
+            asked = annotation_key(ServerConfig(llm=key.model, goal=key.goal, label_mode=key.label_mode))
+        except ValidationError:
+            asked = None
+        where = f"{count} labels: --llm {key.model} --goal {key.goal} --label-mode {key.label_mode}"
+        if asked is not None and asked.prompt_version == key.prompt_version:
+            print(f"  {where}: a default server with these options uses them")
+        else:
+            print(f"  warning: {where}, prompt version {key.prompt_version}: a default server with these options "
+                  f"asks another question ({asked.prompt_version if asked else 'none'}) and will not use them; "
+                  "serve them with the prompt options that made them, or label again", file=sys.stderr)
 
 
 def settings_errors(exc: ValidationError) -> str:

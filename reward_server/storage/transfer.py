@@ -19,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -175,3 +176,20 @@ def _key_fields(key: AnnotationKey) -> dict[str, str]:
 
 def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows (scores must be finite)")
+
+
+def annotation_keys(path: Path) -> Counter[AnnotationKey]:
+    """How many annotations of an export file each question key holds (lines that are not valid
+    annotations are skipped: :func:`import_jsonl` reports those)."""
+    keys: Counter[AnnotationKey] = Counter()
+    with path.open("rb") as lines:
+        for line in lines:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("kind") == "annotation":
+                fields = [data.get(name) for name in ("goal", "prompt_version", "model", "label_mode")]
+                if all(isinstance(value, str) for value in fields):
+                    keys[AnnotationKey(*fields)] += 1
+    return keys

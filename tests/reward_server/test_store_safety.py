@@ -194,3 +194,25 @@ def test_import_takes_the_limit_of_the_server_that_serves_the_store(fake_llm, tm
     assert done.returncode == 2 and "over the limit of 1024" in done.stderr
     done = run("import", str(lines), "--store", str(tmp_path / "fresh.sqlite"), "--max-message-chars", "2048")
     assert done.returncode == 0, done.stderr
+
+
+def test_an_import_says_which_labels_a_default_server_will_not_use(tmp_path):
+    """Stored answers are read only under the server's own question key, which holds the prompt's
+    version: labels made with another prompt import fine and are then never used. Say so."""
+    from reward_server import ServerConfig
+    from reward_server.service.reward_service import annotation_key
+
+    current = annotation_key(ServerConfig(store=tmp_path / "unused.sqlite"))
+    older = current._replace(prompt_version="logprob-many-shot-parts-0000000000")
+    with Store(tmp_path / "made.sqlite") as store:
+        store.import_answers({"You kill the newt!": 1, "It's a wall.": 1}, {
+            current: [Annotation("You kill the newt!", None, 2.0, "")],
+            older: [Annotation("It's a wall.", None, -2.0, "")],
+        }, {})
+        export_jsonl(store, tmp_path / "labels.jsonl")
+    done = subprocess.run([sys.executable, "-m", "reward_server", "import", str(tmp_path / "labels.jsonl"),
+                           "--store", str(tmp_path / "new.sqlite")], capture_output=True, text=True, timeout=120,
+                          check=False, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert done.returncode == 0, done.stderr
+    assert "1 labels: --llm embedded/gemma-3-270m --goal default --label-mode logprob: a default server" in done.stdout
+    assert "prompt version logprob-many-shot-parts-0000000000" in done.stderr and "will not use them" in done.stderr
