@@ -76,8 +76,8 @@ class EpisodeStats(gym.Wrapper):
         self._score = 0.0
         self._kills = self._gold = self._depth = self._menu_steps = 0.0
         obs, info = self.env.reset(**kwargs)
-        info = self._fill(info, obs, success=0.0, step_intrinsic=0.0)
-        return self._agent_view(obs), info
+        obs.pop("misc", None)  # NLE builds a new dict each step: taking the key out costs no copy
+        return obs, self._fill(info, obs, success=0.0, step_intrinsic=0.0)
 
     def step(self, action: Any):  # type: ignore[no-untyped-def]
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -87,14 +87,10 @@ class EpisodeStats(gym.Wrapper):
         self._intrinsic += step_intrinsic
         success = float(info.get("end_status") == TASK_SUCCESSFUL)
         self._kills += _KILL.search(info["oni"]["message"]) is not None
-        if "misc" in obs:
-            self._menu_steps += bool(obs["misc"].any())
-        info = self._fill(info, obs, success, step_intrinsic)
-        return self._agent_view(obs), reward, terminated, truncated, info
-
-    @staticmethod
-    def _agent_view(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {key: value for key, value in obs.items() if key not in STATS_OBSERVATION_KEYS}
+        menu = obs.pop("misc", None)  # read, and kept from the agent, without copying the dict
+        if menu is not None:
+            self._menu_steps += bool(menu.any())
+        return obs, reward, terminated, truncated, self._fill(info, obs, success, step_intrinsic)
 
     def _fill(self, info: dict[str, Any], obs: dict[str, np.ndarray], success: float,
               step_intrinsic: float) -> dict[str, Any]:
