@@ -15,7 +15,8 @@ One deviation, in the baseline's favour: only content words are summed (scikit-l
 stop words and punctuation are dropped). Summed over every token, as the reference does, "you",
 "the" and "." dominate both vectors: every message sits at similarity ~0.9 to the goal and the
 ranking is below chance on the labelled NetHack messages (ROC AUC 0.45 on agent play, 0.36 on
-the dev set); over content words it is 0.84 and 0.61. A baseline at chance would prove nothing.
+the dev set); over content words it is 0.84 and 0.61. A baseline at chance would prove nothing
+(``python -m benchmarks.ellm_bow_vectors`` measures both, and the cuts below).
 
 The threshold: ``--bow-threshold`` when given; otherwise the cut that best separates the
 labelled calibration messages' similarities with both kinds of error weighted equally (balanced
