@@ -19,14 +19,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, CliToggleFlag, SettingsConfigDict
 
-from oni_rl.tasks import TASKS, default_extrinsic_coef
+from oni_rl.tasks import TASKS, check_task, default_extrinsic_coef, default_max_episode_steps
 from reward_server.config import RewardModelName, ServerConfig
 from reward_server.models.registry import REWARD_MODELS
 
 #: the reward server's models (its registry), or "none": the extrinsic reward alone, no server
 REWARD_CHOICES: tuple[str, ...] = ("none", *REWARD_MODELS)
 RewardType = Literal[REWARD_CHOICES]  # type: ignore[valid-type]
-TaskName = Literal[tuple(TASKS)]  # type: ignore[valid-type]
 
 #: keys whose values never reach a run's config.json or checkpoint
 SECRET_KEYS = frozenset({"token", "api_key"})
@@ -108,7 +107,8 @@ class TrainConfig(BaseSettings):
     )
 
     # ------------------------------------------------------------------------ what is learned
-    task: TaskName = Field("NetHackScore-v0", description="the NetHack task (oni_rl.tasks)")
+    task: str = Field("NetHackScore-v0", description=(
+        f"the task: {', '.join(TASKS)}, or a MiniHack task (MiniHack-KeyRoom-S5-v0, ...; pip install 'oni[minihack]')"))
     reward: RewardType = Field("retrieval", description=(
         "reward model of the server, which sets --server.reward-model ('none': the extrinsic reward only, no server)"))
     frames: int = Field(20_000, ge=0, description="env frames to train for (e.g. 1e9); a resumed run may raise it")
@@ -117,7 +117,8 @@ class TrainConfig(BaseSettings):
     extrinsic_coef: float | None = Field(None, description=(
         "weight of the task reward (default: 0.1 on Score, 10 on the sparse tasks, as the reference)"))
     count_exponent: float = Field(3.0, description="beta in r / N(msg)^beta")
-    max_episode_steps: int = Field(5000, ge=1, description="steps before an episode is truncated")
+    max_episode_steps: int | None = Field(None, ge=1, description=(
+        "steps before an episode is truncated (default: 5000 on the NetHack tasks, a MiniHack task's own)"))
     rollout: int = Field(64, ge=1, description="steps per env between updates (the LSTM's training sequence length)")
 
     # --------------------------------------------------------------------------- collection
@@ -226,9 +227,19 @@ class TrainConfig(BaseSettings):
                                        for e in exc.errors())) from None
         return data
 
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        try:
+            return check_task(task)
+        except ImportError as exc:  # a MiniHack task without MiniHack: say what to install
+            raise ValueError(str(exc)) from None
+
     @model_validator(mode="after")
     def _resolve(self) -> TrainConfig:
         """Defaults that depend on other fields or on this machine, resolved once here."""
+        if self.max_episode_steps is None:
+            self.max_episode_steps = default_max_episode_steps(self.task)
         if self.extrinsic_coef is None:
             self.extrinsic_coef = default_extrinsic_coef(self.task)
         if self.device is None:

@@ -54,8 +54,8 @@ class EpisodeStats(gym.Wrapper):
     ``table_version`` the reward table the wrapper used. What the agent *does* is counted too, to
     say what a score is made of: ``kills`` (steps whose message says the hero killed something),
     ``gold`` and ``depth`` (the episode's most gold carried and deepest dungeon level) and
-    ``menu_steps`` (steps spent answering the game: a yes/no question, a typed line, --More--).
-    The trainer reads them at episode ends.
+    ``menu_steps`` (steps spent answering the game: a yes/no question, a typed line, --More--;
+    NaN on MiniHack, whose observations lack NLE's ``misc``). The trainer reads them at episode ends.
     """
 
     def __init__(self, env: OniRewardWrapper) -> None:
@@ -63,6 +63,7 @@ class EpisodeStats(gym.Wrapper):
         self._oni = env
         # the stats' own observations (``misc``) are read here and kept from the agent
         spaces = env.observation_space.spaces  # type: ignore[attr-defined]
+        self._counts_menus = "misc" in spaces
         self.observation_space = gym.spaces.Dict(
             {key: space for key, space in spaces.items() if key not in STATS_OBSERVATION_KEYS})
         self._extrinsic = 0.0
@@ -99,8 +100,9 @@ class EpisodeStats(gym.Wrapper):
         self._score = max(self._score, float(blstats[nethack.NLE_BL_SCORE]))
         self._gold = max(self._gold, float(blstats[nethack.NLE_BL_GOLD]))
         self._depth = max(self._depth, float(blstats[nethack.NLE_BL_DEPTH]))
+        menu_steps = self._menu_steps if self._counts_menus else float("nan")
         values = (self._extrinsic, self._intrinsic, step_intrinsic, self._score, success, version,
-                  self._kills, self._gold, self._depth, self._menu_steps)
+                  self._kills, self._gold, self._depth, menu_steps)
         for key, value in zip(STAT_KEYS, values, strict=True):
             info[key] = np.float32(value)  # TorchRL's info reader wants numpy scalars
         return info
@@ -116,7 +118,7 @@ class EnvFactory:
     extrinsic_coef: float = 0.1
     count_exponent: float = 3.0
     hidden_size: int = 256
-    max_episode_steps: int = 5000
+    max_episode_steps: int | None = None  # None: the task's own (oni_rl.tasks.make_task)
     token: str | None = None  # the reward server's bearer token (None: $ONI_TOKEN)
 
     def gym_env(self) -> EpisodeStats:

@@ -1,4 +1,6 @@
-"""The paper's NetHack tasks as Gymnasium envs: Score, Oracle, StaircaseLvl3 and StaircaseLvl4.
+"""The tasks an agent trains on: the paper's NetHack tasks and MiniHack's.
+
+The paper's four: Score, Oracle, StaircaseLvl3 and StaircaseLvl4.
 
 NLE ships Score and Oracle; the two deeper staircase tasks are not in NLE. ``StaircaseLvlN``
 pays 1 the first time the hero reaches dungeon level N (``blstats`` depth) and ends the
@@ -8,9 +10,20 @@ agent needs to survive deeper than level 1 (pray, quaff, pick up, cast, read, ap
 wield, zap, throw, fire, put on, open, close, escape and the yes/no answers).
 
 ``make_task("NetHackStaircaseLvl3-v0")`` or ``gymnasium.make`` after ``import oni_rl.tasks``.
+
+MiniHack's tasks (``MiniHack-KeyRoom-S5-v0``, ...; the extra ``oni[minihack]``) keep their own
+action sets and episode limits: they are small, sparse problems whose messages tell progress
+("g - a key named The Master Key of Thievery.", "You start to float in the air!"), where PPO
+learns within millions of frames instead of billions. MiniHack builds on the same NLE, so the
+policy sees the same ``glyphs``, ``blstats`` and ``message``.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import importlib
+import warnings
+from functools import cache
 
 import gymnasium as gym
 from nle import nethack
@@ -72,9 +85,60 @@ for _task_id in ("NetHackStaircaseLvl3-v0", "NetHackStaircaseLvl4-v0"):
         gym.register(id=_task_id, entry_point=TASKS[_task_id], order_enforce=False)
 
 
+MINIHACK_PREFIX = "MiniHack-"
+MINIHACK_INSTALL = "pip install 'oni[minihack]'"
+
+
+def is_minihack(task: str) -> bool:
+    return task.startswith(MINIHACK_PREFIX)
+
+
+@cache
+def minihack_tasks() -> frozenset[str]:
+    """MiniHack's registered task ids; importing ``minihack`` registers them with Gymnasium.
+
+    Raises ``ImportError`` naming the install when MiniHack is missing (or cannot import:
+    MiniHack 1.0.2 imports ``pkg_resources``, which setuptools 81 removed).
+    """
+    try:
+        with warnings.catch_warnings():  # MiniHack's own pkg_resources deprecation notice
+            warnings.simplefilter("ignore", UserWarning)
+            importlib.import_module("minihack")
+    except ImportError as exc:
+        raise ImportError(f"MiniHack tasks need MiniHack: {MINIHACK_INSTALL} ({exc})") from exc
+    return frozenset(task for task in gym.registry if is_minihack(task))
+
+
+def check_task(task: str) -> str:
+    """``task`` if it is one of :data:`TASKS` or a MiniHack task; else a ``ValueError`` listing choices."""
+    if task in TASKS:
+        return task
+    if is_minihack(task):
+        known = minihack_tasks()
+        if task in known:
+            return task
+        near = sorted(t for t in known if t.split("-")[1] == task.split("-")[1]) if task.count("-") >= 1 else []
+        hint = f"; MiniHack has {', '.join(near)}" if near else f"; MiniHack has {len(known)} tasks, e.g. MiniHack-KeyRoom-S5-v0"
+        raise ValueError(f"unknown task {task!r}{hint}")
+    raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)} or a MiniHack-* task")
+
+
 def default_extrinsic_coef(task: str) -> float:
-    """The reference's extrinsic coefficient: 0.1 on Score (dense), 10 on the sparse tasks."""
+    """The reference's extrinsic coefficient: 0.1 on Score (dense), 10 on the sparse tasks
+    (MiniHack's included: they pay 1 on success only)."""
     return 0.1 if task.startswith("NetHackScore") else 10.0
+
+
+def default_max_episode_steps(task: str) -> int:
+    """5000 steps on the NetHack tasks; a MiniHack task's own limit (each sets its own in its
+    constructor: 50 for WoD-Easy, 350 for River, 200 by default), which its level is sized for."""
+    if not is_minihack(task):
+        return 5000
+    env = make_task(task)
+    try:
+        return int(env.unwrapped._max_episode_steps)  # NLE keeps the limit it counts against here
+    finally:
+        env.close()
 
 
 def make_task(
@@ -82,14 +146,36 @@ def make_task(
     *,
     extended_actions: bool = True,
     observation_keys: tuple[str, ...] = OBSERVATION_KEYS,
-    max_episode_steps: int = 5000,
+    max_episode_steps: int | None = None,
     **kwargs: object,
 ) -> gym.Env:
-    """Builds one of :data:`TASKS` with the paper's action set and the policy's observation keys."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
+    """Builds one task with the policy's observation keys.
+
+    NetHack tasks get the paper's action set (``extended_actions``) and 5000 steps by default.
+    A MiniHack task keeps its own action set and, unless ``max_episode_steps`` is given, its
+    own episode limit; NLE's ``misc`` (the game waiting for an answer) is not among MiniHack's
+    observations, so it is left out.
+    """
+    check_task(task)
+    if is_minihack(task):
+        keys = tuple(key for key in observation_keys if key != "misc")
+        spec = gym.spec(task)
+        if max_episode_steps is not None:  # the env counts its steps itself: give the limit to it
+            spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "max_episode_steps": max_episode_steps})
+        return gym.make(spec, observation_keys=keys, **kwargs)
     if extended_actions:
         kwargs["actions"] = EXTENDED_ACTIONS
     return gym.make(
-        task, observation_keys=observation_keys, max_episode_steps=max_episode_steps, **kwargs
+        task, observation_keys=observation_keys, max_episode_steps=max_episode_steps or 5000, **kwargs
     )
+
+
+def action_count(task: str) -> int:
+    """How many actions the policy chooses among on ``task``."""
+    if not is_minihack(task):
+        return len(EXTENDED_ACTIONS)
+    env = make_task(task)
+    try:
+        return int(env.action_space.n)
+    finally:
+        env.close()

@@ -36,7 +36,7 @@ from oni_rl.policy import ActorCritic, build_actor_critic
 from oni_rl.ppo import UpdateReport, add_advantages, make_loss, ppo_update
 from oni_rl.resume_check import check_resumable
 from oni_rl.server_check import check_reward_server
-from oni_rl.tasks import EXTENDED_ACTIONS
+from oni_rl.tasks import action_count
 
 __all__ = ["REWARD_CHOICES", "PPOConfig", "PolicyConfig", "TrainConfig", "TrainResult", "train"]
 
@@ -263,7 +263,7 @@ def train(config: TrainConfig) -> TrainResult:
         check_resumable(state.get("config"), config.record(), checkpoint)
     config.run_dir.mkdir(parents=True, exist_ok=True)
     write_config(config)
-    model = build_actor_critic(len(EXTENDED_ACTIONS), config.policy)
+    model = build_actor_critic(action_count(config.task), config.policy)
     model.modules.to(config.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.ppo.learning_rate, eps=1e-5)
     loss_module = make_loss(model, config.ppo)
