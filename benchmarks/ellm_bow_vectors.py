@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import AGENTPLAY_DATA, DEV_DATA
-from reward_server.judging.prompts import GOAL_PREFERENCES, calibration_examples
+from reward_server.judging.prompts import calibration_examples, goal_text
 from reward_server.models.calibration import evidence_cut
 from reward_server.models.ellm_bow import WordVectors, cosine
 
@@ -44,11 +44,11 @@ def main() -> None:
     print("| similarity over | " + " | ".join(f"AUC, {name}" for name in files) + " |")
     print("| --- | " + " | ".join("---" for _ in files) + " |")
     for how, embed in embeddings.items():
-        goal = embed(GOAL_PREFERENCES[args.goal])
+        goal = embed(goal_text(args.goal))
         aucs = [roc_auc_score([y for _, y in rows], [cosine(embed(m), goal) for m, _ in rows])
                 for rows in labelled.values()]
         print(f"| {how} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
-    goal = vectors.embed(GOAL_PREFERENCES[args.goal])
+    goal = vectors.embed(goal_text(args.goal))
     examples = [(cosine(vectors.embed(m), goal), v) for m, v in calibration_examples(args.goal)]
     helpful = [s for s, v in examples if v]
     unhelpful = [s for s, v in examples if not v]

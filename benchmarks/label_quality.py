@@ -11,6 +11,13 @@ worst confusions. ``--pairs N`` scores the ranking model's preferences on helpfu
     python -m benchmarks.label_quality --data benchmarks/data/messages_agentplay_dev.jsonl
     python -m benchmarks.label_quality --llm embedded/smollm2-135m-instruct
     python -m benchmarks.label_quality --variants many-shot generate --llm hosted_vllm/... --api-base ...
+    python -m benchmarks.label_quality --minihack   # every task of benchmarks/data/minihack, its goal in words
+
+``--minihack`` measures goals written as text: each labelled MiniHack task file (``"helpful"``
+under that task's goal, labelled blind by ``data/minihack/RULES.md``) against the server's judge
+given the task's goal (``oni_rl.tasks.MINIHACK_GOALS``), with the cut the server sets for a goal
+nobody labelled; besides the per-message figures it prints the share of the junk *steps* that
+would be paid (messages weighted by how often random play showed them).
 
 Variants (see ``VARIANTS``): prompt style (many-shot / paper / families / compact), label words
 (Yes/No, FOO/BAR, 1/0), decomposition of multi-sentence messages, an ensemble, and generate mode.
@@ -30,11 +37,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import DEV_DATA
+from benchmarks.common import DATA_DIR, DEV_DATA
 from reward_server.config import ServerConfig
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.judging.judge import LLMJudge
-from reward_server.judging.prompts import calibration_examples
+from reward_server.judging.prompts import Goal, GoalLike, calibration_set
 from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.ranking import debiased_preferences
 from reward_server.service import judge_config
@@ -153,7 +160,7 @@ class Scored:
 
 
 async def score_variant(
-    name: str, messages: list[str], goal: str, args: argparse.Namespace, cache: dict[str, Scored],
+    name: str, messages: list[str], goal: GoalLike, args: argparse.Namespace, cache: dict[str, Scored],
 ) -> Scored:
     """One variant's scores of the messages, its speed, and the cut the server would set."""
     variant = VARIANTS[name]
@@ -177,10 +184,10 @@ async def score_variant(
     rate = len(messages) / (time.perf_counter() - started)
     cut = 0.5
     if variant.label_mode == "logprob":  # what the server does at start: score the held-out examples
-        examples = calibration_examples(goal)
-        judged = [(await judge.judge(m, goal)).score for m, _ in examples]
-        cut = evidence_cut([s for s, (_, v) in zip(judged, examples, strict=True) if v and s is not None],
-                           [s for s, (_, v) in zip(judged, examples, strict=True) if not v and s is not None])
+        examples = calibration_set(goal)  # a goal's own examples each judged without it, as the server does
+        judged = [(await judge.judge(m, under)).score for m, _, under in examples]
+        cut = evidence_cut([s for s, (_, v, _) in zip(judged, examples, strict=True) if v and s is not None],
+                           [s for s, (_, v, _) in zip(judged, examples, strict=True) if not v and s is not None])
     cache[name] = Scored(scores, rate, cut)
     return cache[name]
 
@@ -213,11 +220,50 @@ def report(name: str, messages: list[str], labels: list[int], scored: Scored,
     return row
 
 
-def load_labelled(path: str | Path, goal: str, limit: int = 0) -> tuple[list[str], list[int]]:
-    """Messages and their 0/1 labels under ``goal`` from a labelled JSON Lines file."""
+def load_labelled(path: str | Path, goal: str, limit: int = 0, key: str | None = None) -> tuple[list[str], list[int]]:
+    """Messages and their 0/1 labels under ``goal`` (or in the field ``key``) from a labelled JSON Lines file."""
+    key = key or goal
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if goal in r][: limit or None]
-    return [r["message"] for r in rows], [int(r[goal]) for r in rows]
+    rows = [r for r in rows if key in r][: limit or None]
+    return [r["message"] for r in rows], [int(r[key]) for r in rows]
+
+
+MINIHACK_DATA = DATA_DIR / "minihack"
+
+
+async def run_minihack(args: argparse.Namespace) -> None:
+    """Per MiniHack task: the server's judge with the task's goal in words, against blind labels."""
+    from oni_rl.tasks import MINIHACK_GOAL_EXAMPLES, MINIHACK_GOALS  # the trainer's goals for the tasks
+
+    variant = args.variants[0]
+    with_examples = not args.no_goal_examples
+    print(f"llm {args.llm}, variant {variant}; goal: the task's text"
+          f"{' and its examples of progress (MINIHACK_GOAL_EXAMPLES)' if with_examples else ' alone'}; "
+          "the cut is the server's for a goal written as text (docs/reward-models.md)")
+    print("| task | messages | helpful | AUC | cut | recall | FPR (messages) | junk steps paid | paid messages |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for task, text in MINIHACK_GOALS.items():
+        path = MINIHACK_DATA / f"{task}.jsonl"
+        if args.minihack and task not in args.minihack:
+            continue
+        goal = Goal(text, MINIHACK_GOAL_EXAMPLES[task] if with_examples else ())
+        messages, labels = load_labelled(path, text, key="helpful")
+        copied = set(goal.examples) & set(messages)
+        if copied:  # the examples are the user's words for the goal, never the measured lines
+            raise SystemExit(f"{task}: goal examples copied from the labelled file: {sorted(copied)}")
+        counts = [int(json.loads(line)["count"]) for line in path.read_text().splitlines() if line.strip()]
+        scored = await score_variant(variant, messages, goal, args, {})
+        paid = [int(score > scored.cut) for score in scored.scores]
+        at_cut = confusion(paid, labels)
+        junk_steps = sum(c for c, y in zip(counts, labels, strict=True) if not y)
+        junk_paid = sum(c for c, y, p in zip(counts, labels, paid, strict=True) if p and not y)
+        print(f"| {task} | {len(messages)} | {sum(labels)} | {roc_auc(scored.scores, labels):.3f} | "
+              f"{scored.cut:+.2f} | {at_cut.recall:.3f} | {at_cut.fpr:.3f} | {junk_paid / junk_steps:.4f} | "
+              f"{sum(paid)} |", flush=True)
+        if args.examples:
+            ranked = sorted(zip(scored.scores, messages, labels, paid, strict=True), reverse=True)
+            print(f"    paid: {[(m, y) for _, m, y, p in ranked if p][: args.examples]}")
+            print(f"    helpful, unpaid: {[m for _, m, y, p in ranked if y and not p][: args.examples]}")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -300,7 +346,18 @@ def main() -> None:
                    help="--pairs: how the ranking model gets preferences (as the server's option)")
     p.add_argument("--ranking-style", choices=["many-shot", "paper"],
                    help="pairwise prompt (default: the model's default style)")
-    asyncio.run(run(p.parse_args()))
+    p.add_argument("--minihack", nargs="*", metavar="TASK",
+                   help="measure the MiniHack tasks' labelled files (all, or those named) with each task's goal in words; "
+                        "the first --variants entry is the judge")
+    p.add_argument("--no-goal-examples", action="store_true",
+                   help="--minihack: the goal's text alone (a goal nobody wrote examples for)")
+    args = p.parse_args()
+    if args.minihack is not None:
+        if args.variants == [v for v in VARIANTS if v != "generate"]:
+            args.variants = ["many-shot-decomposed"]  # the server's default judge
+        asyncio.run(run_minihack(args))
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":

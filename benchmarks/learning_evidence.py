@@ -33,12 +33,15 @@ import numpy as np
 
 from benchmarks.aggregate import RESAMPLES, Interval, difference_interval, iqm_interval, plot_iqm_curves
 from oni_rl.logbook import Episode, read_episodes
+from oni_rl.tasks import is_minihack
 
 if TYPE_CHECKING:
     from oni_rl.config import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 BEHAVIOUR = ("kills", "gold", "depth", "length")
+#: what a comparison is decided on, per run: the mean over its tail episodes
+METRICS = {"score": "in-game score", "success": "success rate"}
 
 
 def raw_dir(experiment: str, arm: str, seed: int) -> Path:
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> None:
                 task=args.task, reward=arm, frames=args.frames, seed=seed, workers=args.workers,
                 envs_per_worker=args.envs_per_worker, run_dir=run_dir, resume=True,
                 extrinsic_coef=args.extrinsic_coef, intrinsic_coef=args.intrinsic_coef,
-                count_exponent=args.count_exponent, max_episode_steps=args.max_episode_steps, progress=False,
+                count_exponent=args.count_exponent, progress=False,
+                max_episode_steps=args.max_episode_steps or (None if is_minihack(args.task) else 1000),
             )
             if frames_done(run_dir) < args.frames:
                 try:
@@ -119,7 +123,7 @@ def tail(episodes: list[Episode], frames: int, share: float) -> list[Episode]:
 
 def run_figures(episodes: list[Episode]) -> dict[str, float]:
     """One run's figures over its tail episodes."""
-    figures = {"score": statistics.mean(e.score for e in episodes)}
+    figures = {"score": statistics.mean(e.score for e in episodes), "success": statistics.mean(e.success for e in episodes)}
     figures |= {name: statistics.mean(getattr(e, name) for e in episodes) for name in BEHAVIOUR}
     figures["menu_share"] = sum(e.menu_steps for e in episodes) / max(1, sum(e.length for e in episodes))
     figures["intrinsic_return"] = statistics.mean(e.intrinsic_return for e in episodes)
@@ -161,12 +165,13 @@ def table(args: argparse.Namespace) -> None:
     incomplete = {arm for arm, seeds in figures.items() if len(seeds) < args.min_seeds}
     if incomplete:
         print(f"incomplete (fewer than {args.min_seeds} seeds: reported, no verdict): {', '.join(sorted(incomplete))}")
-    print("\n| arm | seeds | IQM in-game score [95% CI] | kills | gold | deepest level | episode length "
+    metric, named = args.metric, METRICS[args.metric]
+    print(f"\n| arm | seeds | IQM {named} [95% CI] | kills | gold | deepest level | episode length "
           "| steps answering the game | intrinsic return |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for arm, seeds in figures.items():
         column = {name: [f[name] for f in seeds.values()] for name in next(iter(seeds.values()))}
-        cells = [str(iqm_interval(column["score"]))]
+        cells = [str(iqm_interval(column[metric]))]
         cells += [f"{float(np.mean(column[name])):.2f}" for name in ("kills", "gold", "depth")]
         cells += [f"{float(np.mean(column['length'])):.0f}", f"{float(np.mean(column['menu_share'])):.1%}",
                   f"{float(np.mean(column['intrinsic_return'])):.2f}"]
@@ -175,12 +180,12 @@ def table(args: argparse.Namespace) -> None:
     for baseline in args.baseline:
         if baseline not in figures:
             continue
-        print(f"\nagainst {baseline}: IQM difference of the in-game score [95% CI] and P(arm > {baseline}) [95% CI]")
-        base = [f["score"] for f in figures[baseline].values()]
+        print(f"\nagainst {baseline}: IQM difference of the {named} [95% CI] and P(arm > {baseline}) [95% CI]")
+        base = [f[metric] for f in figures[baseline].values()]
         for arm, seeds in figures.items():
             if arm == baseline:
                 continue
-            scores = [f["score"] for f in seeds.values()]
+            scores = [f[metric] for f in seeds.values()]
             delta = difference_interval(scores, base) if len(scores) > 1 and len(base) > 1 else None
             verdict = ("no verdict" if delta is None else "above 0" if delta.low > 0 else "below 0" if delta.high < 0
                        else "includes 0")
@@ -189,8 +194,9 @@ def table(args: argparse.Namespace) -> None:
             print(f"  {arm} − {baseline}: {delta or 'an arm with one seed: no interval'} ({verdict}); "
                   f"P(improvement) {probability_of_improvement(scores, base)}")
     curves = {arm: [runs[arm][s] for s in seeds] for arm, seeds in finished.items() if seeds}
-    plot = plot_iqm_curves(curves, budget, RESULTS / args.experiment / "iqm_score.png",
-                           f"{args.experiment}: IQM over seeds of the in-game score")
+    names = ((metric, named), ("extrinsic_return", "task return"), ("intrinsic_return", "intrinsic return"))
+    plot = plot_iqm_curves(curves, budget, RESULTS / args.experiment / f"iqm_{metric}.png",
+                           f"{args.experiment}: IQM over seeds of the {named}", names=names)
     print(f"\nplot: {plot.relative_to(Path.cwd()) if plot.is_relative_to(Path.cwd()) else plot}")
 
 
@@ -208,10 +214,13 @@ def main() -> None:
     r.add_argument("--count-exponent", type=float, default=3.0)
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--envs-per-worker", type=int, default=4)
-    r.add_argument("--max-episode-steps", type=int, default=1000)
+    r.add_argument("--max-episode-steps", type=int, default=None,
+                   help="default: 1000 on NetHack tasks (the registered Score protocol), a MiniHack task's own")
     r.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (checkpoints)")
     t = sub.add_parser("table", help="the table and plot, from the committed raw files alone")
     t.add_argument("--experiment", required=True)
+    t.add_argument("--metric", choices=list(METRICS), default="score",
+                   help="what the IQM is of: NetHack's in-game score, or the success rate (MiniHack)")
     t.add_argument("--baseline", nargs="+", default=["novelty", "none"])
     t.add_argument("--tail", type=float, default=0.2, help="share of the frames at the end that is reported")
     t.add_argument("--min-seeds", type=int, default=5, help="seeds an arm needs before a comparison decides")

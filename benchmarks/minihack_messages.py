@@ -18,8 +18,8 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from oni_wrappers.messages import decode_message_bytes
 from oni_rl.tasks import make_task
+from oni_wrappers.messages import decode_message_bytes
 
 OUT = Path(__file__).parent / "data" / "minihack"
 

@@ -19,7 +19,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, CliToggleFlag, SettingsConfigDict
 
-from oni_rl.tasks import TASKS, check_task, default_extrinsic_coef, default_max_episode_steps
+from oni_rl.tasks import (
+    MINIHACK_GOAL_EXAMPLES,
+    MINIHACK_GOALS,
+    TASKS,
+    check_task,
+    default_extrinsic_coef,
+    default_max_episode_steps,
+    is_minihack,
+)
 from reward_server.config import RewardModelName, ServerConfig
 from reward_server.models.registry import REWARD_MODELS
 
@@ -218,6 +226,15 @@ class TrainConfig(BaseSettings):
         for name in ("ppo", "policy"):
             if groups[name]:
                 data[name] = groups[name]
+        task = str(data.get("task", cls.model_fields["task"].default))
+        if is_minihack(task) and "goal" not in groups["server"] and "ONI_GOAL" not in os.environ:
+            # NetHack's score goal means nothing on a MiniHack task: its own goal, in words
+            if task in MINIHACK_GOALS:
+                groups["server"]["goal"] = MINIHACK_GOALS[task]
+                groups["server"].setdefault("goal_example", list(MINIHACK_GOAL_EXAMPLES[task]))
+            elif reward not in ("none", "novelty"):  # the two that never read the goal
+                raise ValueError(f"{task} has no goal oni knows: describe it with --server.goal "
+                                 "'Pick up the key and unlock the door.' (a sentence of your own)")
         # the trainer's defaults (port 0, store in the run folder) beat ONI_PORT and ONI_STORE,
         # which are meant for a server of its own; anything given explicitly beats both
         try:

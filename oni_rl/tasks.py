@@ -89,6 +89,35 @@ MINIHACK_PREFIX = "MiniHack-"
 MINIHACK_INSTALL = "pip install 'oni[minihack]'"
 
 
+#: Goals, in words, for the MiniHack tasks oni measured (benchmarks/data/minihack): what a run on
+#: one of them passes to the reward server unless ``--server.goal`` says otherwise.
+MINIHACK_GOALS: dict[str, str] = {
+    "MiniHack-KeyRoom-S15-v0":
+        "Pick up the key, unlock the locked door with it, and go down the staircase behind the door.",
+    "MiniHack-River-v0":
+        "Cross the river to the staircase down by pushing boulders into the water to make a path.",
+    "MiniHack-LavaCross-Levitate-Potion-Inv-Full-v0":
+        "Cross the lava river to the staircase down by drinking the potion of levitation you carry.",
+    "MiniHack-WoD-Medium-Full-v0":
+        "Pick up the wand of death, kill the minotaur with it, and go down the staircase behind it.",
+    "MiniHack-Freeze-Lava-Full-v0":
+        "Pick up the wand of cold or the frost horn, freeze the lava with it, and cross to the staircase down.",
+}
+
+#: Messages of progress toward each goal, as a user would write them from knowing NetHack (the
+#: judge needs a few: docs/reward-models.md). Written for the goal, not taken from play: none is a
+#: message of the labelled files in benchmarks/data/minihack.
+MINIHACK_GOAL_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "MiniHack-KeyRoom-S15-v0": ("You succeed in unlocking the door.", "k - a skeleton key.", "You climb down the stairs."),
+    "MiniHack-River-v0": ("There is a large splash as the boulder fills the pool.", "You push the boulder into the moat.",
+                          "You climb down the stairs."),
+    "MiniHack-LavaCross-Levitate-Potion-Inv-Full-v0": ("You feel lighter than air.", "You float over the lava.",
+                                                       "You climb down the stairs."),
+    "MiniHack-WoD-Medium-Full-v0": ("g - a wand of death.", "You kill the minotaur!", "The death ray hits the minotaur!"),
+    "MiniHack-Freeze-Lava-Full-v0": ("The lava cools and solidifies.", "g - a frost horn.", "h - a wand of cold."),
+}
+
+
 def is_minihack(task: str) -> bool:
     return task.startswith(MINIHACK_PREFIX)
 

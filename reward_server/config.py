@@ -16,7 +16,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
-from reward_server.judging.prompts import GOALS, LabelMode, PromptStyle
+from reward_server.judging.goals import GOALS, Goal, check_goal
+from reward_server.judging.prompts import LabelMode, PromptStyle
 from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of
 from reward_server.models.calibration import CalibrationMode
 from reward_server.models.registry import REWARD_MODELS, describe_models
@@ -63,7 +64,12 @@ class ServerConfig(BaseSettings):
         "seconds the LLM circuit may stay open before /healthz answers 503 degraded"))
 
     # --------------------------------------------------------------------- the question asked
-    goal: str = Field("default", description=f"what counts as progress: {', '.join(GOALS)}")
+    goal: str = Field("default", description=(
+        f"what counts as progress: a preset ({', '.join(GOALS)}) or the task in a sentence of your own "
+        "(\"Pick up the key and unlock the door.\"; see docs/reward-models.md on how its cut is set)"))
+    goal_example: list[str] = Field([], description=(
+        "a message that shows progress toward a goal written as text, labelled helpful in the judge's prompt "
+        "(repeat for several, up to 16; the judge needs them: docs/reward-models.md)"))
     label_mode: LabelMode = Field("logprob", description=(
         "logprob: one forward pass, the label from the yes/no log-odds (small models); generate: chain of "
         "thought, then parse a label (big models)"))
@@ -150,9 +156,7 @@ class ServerConfig(BaseSettings):
     @field_validator("goal")
     @classmethod
     def _known_goal(cls, goal: str) -> str:
-        if goal not in GOALS:
-            raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
-        return goal
+        return check_goal(goal)
 
     @field_validator("allowed_host", mode="before")
     @classmethod
@@ -194,12 +198,18 @@ class ServerConfig(BaseSettings):
                              "or pass --insecure-no-token to serve without one")
         if self.preferences == "auto":
             self.preferences = "labels" if self.llm.startswith(EMBEDDED_PROVIDER + "/") else "pairwise"
+        Goal(self.goal, tuple(self.goal_example))  # a preset takes no examples; each is one line
         style, decompose = labelling_defaults(self.llm)
         if self.prompt_style is None:
             self.prompt_style = style
         if self.decompose is None:
             self.decompose = decompose
         return self
+
+    @property
+    def goal_spec(self) -> Goal:
+        """The goal with its examples: what every prompt and calibration message is built from."""
+        return Goal(self.goal, tuple(self.goal_example))
 
     @property
     def endpoint(self) -> Literal["chat", "completion"]:

@@ -50,6 +50,7 @@ from reward_server.judging.prompts import (
     PAPER_WORDS,
     RANKING_WORDS,
     SYSTEM_PROMPT,
+    GoalLike,
     LabelMode,
     LabelWords,
     PromptStyle,
@@ -166,7 +167,7 @@ class LLMJudge:
         """Release litellm's background workers, which otherwise outlive the event loop."""
         await close_litellm()
 
-    async def judge(self, message: str, goal: str) -> Judgement:
+    async def judge(self, message: str, goal: GoalLike) -> Judgement:
         """The judgement of one message line: whole, or (``decompose``) its best part's."""
         if not self.config.decompose:
             return await self._judge_single(message, goal)
@@ -180,7 +181,7 @@ class LLMJudge:
             return Judgement(None if label is None else int(label), None, raw)
         return Judgement(None, best_part([j.score for j in judgements]), raw)
 
-    async def _judge_part(self, part: str, goal: str) -> Judgement:
+    async def _judge_part(self, part: str, goal: GoalLike) -> Judgement:
         key = (goal, part)
         cached = self._parts.get(key)
         if cached is not None:
@@ -193,7 +194,7 @@ class LLMJudge:
             self.parts_evicted += 1
         return judgement
 
-    async def _judge_single(self, message: str, goal: str) -> Judgement:
+    async def _judge_single(self, message: str, goal: GoalLike) -> Judgement:
         if self.config.label_mode == "generate":
             messages = [
                 {"role": "system", "content": SYSTEM_PROMPT},
@@ -210,7 +211,7 @@ class LLMJudge:
         words = LABEL_WORDS[self.config.label_words]
         return await self.log_odds(logprob_messages(message, goal, words, self.config.prompt_style), words)
 
-    async def compare(self, first: str, second: str, goal: str) -> Judgement:
+    async def compare(self, first: str, second: str, goal: GoalLike) -> Judgement:
         """Which of two messages shows more progress: a :class:`Judgement` whose ``label`` is 1
         (first) or 0 (second) in generate mode, ``score`` 0.0 for a tie, and in logprob mode
         ``score`` = log P("1") − log P("2") (the ranking model reads P(first better) from it)."""
@@ -287,7 +288,7 @@ class LLMJudge:
                 delay = self.config.backoff_base * 2 ** (attempt - 1)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
-    async def preflight(self, goal: str, probe: str = "You kill the newt!") -> PreflightReport:
+    async def preflight(self, goal: GoalLike, probe: str = "You kill the newt!") -> PreflightReport:
         """Ask one real labelling question, once, before the server starts taking messages.
 
         ``fatal``: no call can succeed as configured (missing provider module, bad credentials,

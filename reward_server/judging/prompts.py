@@ -32,6 +32,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from reward_server.judging.goals import (  # noqa: F401 - re-exported: the goals belong with their prompts
+    GOAL_PREFERENCES,
+    GOALS,
+    Goal,
+    GoalLike,
+    as_goal,
+    check_goal,
+    goal_text,
+    is_preset,
+)
+
 LabelMode = Literal["generate", "logprob"]
 
 SYSTEM_PROMPT = (
@@ -39,20 +50,6 @@ SYSTEM_PROMPT = (
     "Always answer as helpfully as possible, while being truthful. "
     "If you don't know the answer to a question, please don't share false information."
 )
-
-#: What the agent should prefer, per goal (the paper's goal strings, reworded for labelling).
-GOAL_PREFERENCES: dict[str, str] = {
-    "default": "I prefer agents that maximize the score in the game, for instance by killing "
-    "monsters, collecting gold or going down the stairs in the dungeon.",
-    "combat": "I prefer agents that engage in combat, for instance by killing monsters. But never "
-    "prefer agents that collect ANY gold or that go down the dungeon.",
-    "gold": "I prefer agents that maximize their gold. But never prefer agents that maximize the "
-    "score in other ways (e.g., by engaging in combat or killing monsters) or that go down the "
-    "dungeon.",
-    "stairs": "I prefer agents that go down the dungeon as much as possible. But never prefer "
-    "agents that maximize the score (e.g., by engaging in combat) or that collect ANY gold.",
-    "zero-knowledge": "I prefer agents that make progress in the game.",
-}
 
 #: The paper's four worked examples: (message, explanation).
 _EXAMPLES: list[tuple[str, str]] = [
@@ -76,9 +73,6 @@ _EXAMPLE_VERDICTS: dict[str, tuple[int, int, int, int]] = {
     "stairs": (0, 0, 0, 0),
     "zero-knowledge": (1, 1, 1, 0),
 }
-
-GOALS: tuple[str, ...] = tuple(GOAL_PREFERENCES)
-
 
 @dataclass(frozen=True)
 class LabelWords:
@@ -115,19 +109,21 @@ def mask_quotations(message: str) -> str:
     return _QUOTATION.sub(QUOTATION_MASK, message) if '"' in message else message
 
 
-def _check_goal(goal: str) -> None:
-    if goal not in GOAL_PREFERENCES:
-        raise ValueError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
+def _paper_examples(goal: GoalLike) -> list[tuple[str, str, int]]:
+    """The paper's worked examples with their verdicts under a preset goal: (message, why, helpful?).
+    For a goal written as text, the user's examples of progress: whether a kill or gold helps a
+    task nobody labelled is not known."""
+    goal = as_goal(goal)
+    if not is_preset(goal.text):
+        return [(m, "the agent made progress toward the goal", 1) for m in goal.examples]
+    return [(m, why, v) for (m, why), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal.text], strict=True)]
 
 
-def generate_prompt(message: str, goal: str = "default") -> str:
+def generate_prompt(message: str, goal: GoalLike = "default") -> str:
     """The reference's chain-of-thought labelling prompt (answer parsed from ``<label>``)."""
-    _check_goal(goal)
     words = PAPER_WORDS
     examples = []
-    for i, ((example, why), verdict) in enumerate(
-        zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True), start=1
-    ):
+    for i, (example, why, verdict) in enumerate(_paper_examples(goal), start=1):
         label = words.positive if verdict else words.negative
         judgement = "extremely helpful" if verdict else "not helpful for this goal"
         examples.append(
@@ -142,11 +138,11 @@ def generate_prompt(message: str, goal: str = "default") -> str:
         "status represented by the message is helpful or unhelpful to make some progress towards "
         "the goal. Helpful here does not mean whether it is informative to the player to make "
         "decisions or not, but whether it is helpful for the agent to solve the game.\n"
-        f"{GOAL_PREFERENCES[goal]}\n"
+        f"{goal_text(goal)}\n"
         f"For extremely helpful messages, assign a label {words.positive}. For unhelpful, "
         f"neutral, and lukewarm messages, assign a label {words.negative}.\n\n"
-        + "\n\n".join(examples)
-        + f"\n\nPlease rate this message: {quote_message(message)}\n\n"
+        + "".join(f"{example}\n\n" for example in examples)
+        + f"Please rate this message: {quote_message(message)}\n\n"
         "Constraint: Please format your response strictly in this format without additional "
         "explanation:\n"
         "<knowledge> [your knowledge of NetHack] </knowledge>\n"
@@ -156,19 +152,23 @@ def generate_prompt(message: str, goal: str = "default") -> str:
 
 
 #: More worked examples, one or two per message family an agent meets early (kills, gold,
-#: level-ups, stairs, walls, doors, pets, menus, items), tagged with what they show.
+#: level-ups, stairs, walls, doors, pets, menus, items), tagged with what they show. ``junk``
+#: marks what helps no goal at all (prompts, walls, "You can't ...", seeing an item, hunger,
+#: misses, damage): the only examples whose label a goal written as text can be given
+#: unasked; ``none`` marks what the paper's goals do not want but a task might (doors, pets,
+#: items taken, kills by others).
 _FAMILY_EXAMPLES: list[tuple[str, str]] = [
     ("You kill the jackal!", "combat"),
-    ("It's a wall.", "none"),
+    ("It's a wall.", "junk"),
     ("$ - 12 gold pieces.", "gold"),
-    ("You see here a dagger.", "none"),
+    ("You see here a dagger.", "junk"),
     ("Welcome to experience level 3.", "combat"),
     ("That door is closed.", "none"),
     ("You swap places with your kitten.", "none"),
     ("You destroy the lichen!", "combat"),
-    ("What do you want to eat? [fg or ?*]", "none"),
+    ("What do you want to eat? [fg or ?*]", "junk"),
     ("There is a staircase down here.", "stairs"),
-    ("It's solid stone.", "none"),
+    ("It's solid stone.", "junk"),
     ("The newt bites!", "none"),
 ]
 _FAMILIES_HELPFUL: dict[str, set[str]] = {
@@ -188,25 +188,25 @@ _FAMILIES_HELPFUL: dict[str, set[str]] = {
 #: examples nearest the open slot, so helpful and unhelpful ones alternate throughout.
 _MANY_SHOT_EXAMPLES: list[tuple[str, str]] = [
     ("The little dog picks up 4 gold pieces.", "none"),
-    ("You see here a dagger.", "none"),
+    ("You see here a dagger.", "junk"),
     ("You kill the coyote!", "combat"),
-    ("You faint from lack of food.", "none"),
+    ("You faint from lack of food.", "junk"),
     ("The jackal bites!  The jackal misses!", "none"),
-    ("You miss the gnome lord.", "none"),
-    ("Really attack the little dog? [yn] (n)", "none"),
+    ("You miss the gnome lord.", "junk"),
+    ("Really attack the little dog? [yn] (n)", "junk"),
     ("Welcome to experience level 3.", "combat"),
     ("You can see again.", "none"),
     ("You kill the sewer rat!", "combat"),
-    ("You don't have anything to eat.", "none"),
+    ("You don't have anything to eat.", "junk"),
     ("You destroy the lichen!", "combat"),
     ("You swap places with your pony.", "none"),
     ("This gnome corpse tastes terrible!", "none"),
     ("You kill the gecko!  The gecko bites!", "combat"),
-    ("Are you sure you want to pray? [yn] (n)", "none"),
+    ("Are you sure you want to pray? [yn] (n)", "junk"),
     ("The kitten drops a gold piece.  It's solid stone.", "none"),
-    ("They say that gnomes are friendly.", "none"),
+    ("They say that gnomes are friendly.", "junk"),
     ("$ - 41 gold pieces.", "gold"),
-    ("You have already gone as far west as possible.", "none"),
+    ("You have already gone as far west as possible.", "junk"),
     ("f - a food ration.", "none"),
     ("You only feel hungry now.", "none"),
     ("The sewer rat is killed!", "none"),
@@ -216,34 +216,34 @@ _MANY_SHOT_EXAMPLES: list[tuple[str, str]] = [
     ("You climb down the stairs.", "stairs"),
     ("You begin praying to Anhur.", "none"),
     ("You hit the gnome.", "none"),
-    ("In what direction?", "none"),
+    ("In what direction?", "junk"),
     ("You kill the giant rat!", "combat"),
     ("You feel a bit steadier now.", "none"),
-    ("What do you want to eat? [f or ?*]", "none"),
+    ("What do you want to eat? [f or ?*]", "junk"),
     ("You hear a monster behind the boulder.", "none"),
     ("$ - 30 gold pieces.  You see here a bow.", "gold"),
     ("This door is closed.", "none"),
     ("You finish eating the cram ration.", "none"),
     ("You feel more confident in your weapon skills.", "none"),
     ("The little dog kills the newt.", "none"),
-    ("You don't have anything to zap.", "none"),
+    ("You don't have anything to zap.", "junk"),
     ("The kitten bites the gecko.  The gecko is killed!", "none"),
-    ("You hear the footsteps of a guard on patrol.", "none"),
+    ("You hear the footsteps of a guard on patrol.", "junk"),
     ("Welcome to experience level 5.", "combat"),
     ("The newt bites!", "none"),
     ("You feel a hopeful feeling.", "none"),
     ("You kill the hill orc!  The kitten misses the gnome.", "combat"),
-    ("You see no objects here.", "none"),
+    ("You see no objects here.", "junk"),
     ("The gnome mummy is destroyed!", "none"),
     ("There is a staircase down here.", "stairs"),
-    ("It's a wall.", "none"),
-    ("You can't reach the bottom of the pit.", "none"),
+    ("It's a wall.", "junk"),
+    ("You can't reach the bottom of the pit.", "junk"),
     ("You hear someone counting money.", "gold"),
     ("The door closes.", "none"),
     ("You destroy the gnome zombie!", "combat"),
     ("You hear a door open.  $ - 3 gold pieces.", "gold"),
-    ("What do you want to read? [h or ?*]", "none"),
-    ("You can't go down here.", "none"),
+    ("What do you want to read? [h or ?*]", "junk"),
+    ("You can't go down here.", "junk"),
     ("The gnome lord is killed!", "none"),
 ]
 
@@ -267,25 +267,25 @@ _CALIBRATION_MESSAGES: list[tuple[str, str]] = [
     ("The gnome is killed!", "none"),
     ("The little dog kills the jackal.", "none"),
     ("You hit the hill orc.", "none"),
-    ("You miss the giant rat.", "none"),
+    ("You miss the giant rat.", "junk"),
     ("The kitten picks up 6 gold pieces.", "none"),
     ("There is a ladder up here.", "none"),
     ("Your stomach feels content.", "none"),
     ("You feel much better.", "none"),
-    ("What do you want to wield? [- a or ?*]", "none"),
-    ("You don't have anything to read.", "none"),
-    ("You can't reach the floor.", "none"),
+    ("What do you want to wield? [- a or ?*]", "junk"),
+    ("You don't have anything to read.", "junk"),
+    ("You can't reach the floor.", "junk"),
     ("This door is broken.", "none"),
     ("You finish eating the apple.", "none"),
     ("You feel that Anhur is well-pleased.", "none"),
-    ("Things that are here:", "none"),
+    ("Things that are here:", "junk"),
     ("You have a little trouble lifting 3 rocks.", "none"),
-    ("The coyote bites!", "none"),
-    ("You are hit by a dart.", "none"),
-    ("You see here a sack.", "none"),
+    ("The coyote bites!", "junk"),
+    ("You are hit by a dart.", "junk"),
+    ("You see here a sack.", "junk"),
     ("The kitten eats a gnome corpse.", "none"),
-    ("You feel hungry.", "none"),
-    ("It's a wall.  The kitten drops a dagger.", "none"),
+    ("You feel hungry.", "junk"),
+    ("It's a wall.  The kitten drops a dagger.", "junk"),
 ]
 
 PromptStyle = Literal["many-shot", "paper", "families", "compact"]
@@ -297,33 +297,79 @@ LABEL_WORDS: dict[str, LabelWords] = {
 }
 
 
-def worked_examples(goal: str, style: PromptStyle) -> list[tuple[str, int]]:
-    """The few-shot (message, helpful?) pairs of a prompt style, in prompt order."""
-    if style == "paper":
-        return [(m, v) for (m, _), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal], strict=True)]
-    if style in ("families", "many-shot"):
-        helpful = _FAMILIES_HELPFUL[goal]
-        tagged = _FAMILY_EXAMPLES if style == "families" else _MANY_SHOT_EXAMPLES
+def _labelled(tagged: list[tuple[str, str]], goal: Goal) -> list[tuple[str, int]]:
+    """Tagged examples as (message, helpful?) under a preset goal. A goal written as text gets
+    only the ``junk`` ones, labelled unhelpful: nothing else can be labelled for a task nobody
+    labelled."""
+    if is_preset(goal.text):
+        helpful = _FAMILIES_HELPFUL[goal.text]
         return [(m, int(family in helpful)) for m, family in tagged]
+    return [(m, 0) for m, family in tagged if family == "junk"]
+
+
+def _with_examples(listed: list[tuple[str, int]], examples: tuple[str, ...]) -> list[tuple[str, int]]:
+    """The user's examples of progress (helpful) spread evenly through ``listed``: a base model
+    leans on the examples nearest the open slot, so they must not bunch at either end."""
+    if not examples:
+        return listed
+    out: list[tuple[str, int]] = []
+    step = len(listed) / len(examples)
+    slots = {round(step * (i + 0.5)) for i in range(len(examples))}
+    pending = list(examples)
+    for i, item in enumerate(listed):
+        if i in slots and pending:
+            out.append((pending.pop(0), 1))
+        out.append(item)
+    out.extend((example, 1) for example in pending)
+    return out
+
+
+def worked_examples(goal: GoalLike, style: PromptStyle) -> list[tuple[str, int]]:
+    """The few-shot (message, helpful?) pairs of a prompt style, in prompt order."""
+    goal = as_goal(goal)
+    if style == "paper":
+        return [(m, v) for m, _, v in _paper_examples(goal)]
+    if style in ("families", "many-shot"):
+        listed = _labelled(_FAMILY_EXAMPLES if style == "families" else _MANY_SHOT_EXAMPLES, goal)
+        return _with_examples(listed, goal.examples)
     return []
 
 
-def calibration_examples(goal: str) -> list[tuple[str, int]]:
-    """(message, helpful?) pairs under ``goal`` that set the log-odds cut (never in a prompt)."""
-    _check_goal(goal)
-    helpful = _FAMILIES_HELPFUL[goal]
-    return [(m, int(family in helpful)) for m, family in _CALIBRATION_MESSAGES]
+def calibration_examples(goal: GoalLike) -> list[tuple[str, int]]:
+    """(message, helpful?) pairs under ``goal`` that set a model's cut.
+
+    A preset's are labelled messages no prompt shows. A goal written as text gets the ``junk``
+    ones (unhelpful under any goal) and the user's examples of progress (helpful); the judge
+    scores each example under the prompt without it (:func:`calibration_set`).
+    """
+    goal = as_goal(goal)
+    return _labelled(_CALIBRATION_MESSAGES, goal) + [(m, 1) for m in goal.examples]
+
+
+def calibration_set(goal: GoalLike) -> list[tuple[str, int, Goal]]:
+    """(message, helpful?, the goal to judge it under) for the judge's log-odds cut.
+
+    The user's examples of progress are in the judge's prompt, where it would echo their label;
+    each is judged under the goal *without* it (leave one out), so its score is what an unseen
+    message of that kind gets. For a goal written as text without examples only the ``junk``
+    messages are left, and the cut is the highest of their scores
+    (:func:`~reward_server.models.calibration.evidence_cut`): a message is paid only when the
+    judge rates it above every message known to help no goal.
+    """
+    goal = as_goal(goal)
+    held_out = [(m, 1, goal.without(i)) for i, m in enumerate(goal.examples)]
+    return [(m, v, goal) for m, v in _labelled(_CALIBRATION_MESSAGES, goal)] + held_out
 
 
 def many_shot_text(
-    message: str, goal: str, words: LabelWords = YES_NO_WORDS, examples: list[tuple[str, int]] | None = None
+    message: str, goal: GoalLike, words: LabelWords = YES_NO_WORDS, examples: list[tuple[str, int]] | None = None
 ) -> str:
     """The many-shot prompt: the goal, the labelled list, then ``message`` with its label open.
 
     Written to be *continued*, not answered: the next token after ``Helpful:`` is the label.
     ``examples`` replaces the list (prompt experiments); by default it is the goal's own.
     """
-    lines = [f"NetHack messages labelled by whether they are helpful for this goal: {GOAL_PREFERENCES[goal]}"]
+    lines = [f"NetHack messages labelled by whether they are helpful for this goal: {goal_text(goal)}"]
     for example, verdict in worked_examples(goal, "many-shot") if examples is None else examples:
         label = words.positive if verdict else words.negative
         lines.append(f"Message: {quote_message(example)}\nHelpful: {label}")
@@ -333,7 +379,7 @@ def many_shot_text(
 
 def logprob_messages(
     message: str,
-    goal: str = "default",
+    goal: GoalLike = "default",
     words: LabelWords = YES_NO_WORDS,
     style: PromptStyle = "many-shot",
 ) -> list[dict[str, str]]:
@@ -346,14 +392,14 @@ def logprob_messages(
     prompt of a goal shares one long prefix and a local model's prefix cache makes each new
     message cost only its own tokens.
     """
-    _check_goal(goal)
+    goal = as_goal(goal)
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
     message = mask_quotations(message)
     if style == "many-shot":
         return [{"role": "user", "content": many_shot_text(message, goal, words)}]
     question = (
-        f"{GOAL_PREFERENCES[goal]} Is this NetHack message helpful for that goal? "
+        f"{goal_text(goal)} Is this NetHack message helpful for that goal? "
         f"Answer {words.positive} or {words.negative}.\nMessage: "
     )
     chat = [{"role": "system", "content": SYSTEM_PROMPT}]
@@ -375,7 +421,7 @@ def render_plain(messages: list[dict[str, str]]) -> str:
 
 def prompt_version(
     label_mode: LabelMode,
-    goal: str,
+    goal: GoalLike,
     style: PromptStyle = "many-shot",
     words: LabelWords = YES_NO_WORDS,
     decompose: bool = False,
@@ -405,15 +451,14 @@ def prompt_version(
 RANKING_WORDS = LabelWords("1", "2")
 
 
-def ranking_prompt(first: str, second: str, goal: str = "default") -> str:
+def ranking_prompt(first: str, second: str, goal: GoalLike = "default") -> str:
     """The reference's pairwise (Motif) prompt: analysis, then ``<preference>`` 1, 2 or None."""
-    _check_goal(goal)
     return (
         "Context: I am playing NetHack and I will present you two messages from the gameplay.\n\n"
         "Instruction: First, tell me about your knowledge of NetHack. Mention the goal of NetHack. "
         "Then, write an analysis describing the semantics of each message using your knowledge of "
         "NetHack. Finally, respond by stating which message shows more progress towards the goal.\n"
-        f"{GOAL_PREFERENCES[goal]}\n\n"
+        f"{goal_text(goal)}\n\n"
         f"Message 1: {quote_message(first)}\n"
         f"Message 2: {quote_message(second)}\n\n"
         "Constraint: Please format your response strictly in this format without additional "
@@ -426,7 +471,7 @@ def ranking_prompt(first: str, second: str, goal: str = "default") -> str:
 
 
 def ranking_messages(
-    first: str, second: str, goal: str = "default", style: PromptStyle = "many-shot"
+    first: str, second: str, goal: GoalLike = "default", style: PromptStyle = "many-shot"
 ) -> list[dict[str, str]]:
     """Chat for one-token pairwise comparison (logprob mode): answer ``1`` or ``2``.
 
@@ -435,31 +480,30 @@ def ranking_messages(
     ``More progress:``, then the open pair. Any other style: one worked chat example (a kill
     beats a wall) shows the format. The pair under judgement is last.
     """
-    _check_goal(goal)
+    goal = as_goal(goal)
     if style == "many-shot":
         return [{"role": "user", "content": _many_shot_pairs_text(first, second, goal)}]
 
     def question(a: str, b: str) -> str:
         return (
-            f"{GOAL_PREFERENCES[goal]} Which NetHack message shows more progress toward that goal? "
+            f"{goal_text(goal)} Which NetHack message shows more progress toward that goal? "
             f"Answer 1 or 2.\nMessage 1: {quote_message(a)}\nMessage 2: {quote_message(b)}"
         )
 
-    example_first, example_second = "It's a wall.", "You kill the jackal!"
-    helpful_second = _EXAMPLE_VERDICTS[goal][0]  # the kill example's verdict under this goal
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": question(example_first, example_second)},
-        {"role": "assistant", "content": "2" if helpful_second else "1"},
-        {"role": "user", "content": question(first, second)},
-    ]
+    chat = [{"role": "system", "content": SYSTEM_PROMPT}]
+    if is_preset(goal.text):  # a worked pair shows the format; a goal written as text has no known answer
+        example_first, example_second = "It's a wall.", "You kill the jackal!"
+        helpful_second = _EXAMPLE_VERDICTS[goal.text][0]  # the kill example's verdict under this goal
+        chat += [{"role": "user", "content": question(example_first, example_second)},
+                 {"role": "assistant", "content": "2" if helpful_second else "1"}]
+    return [*chat, {"role": "user", "content": question(first, second)}]
 
 
-def _many_shot_pairs_text(first: str, second: str, goal: str) -> str:
+def _many_shot_pairs_text(first: str, second: str, goal: Goal) -> str:
     examples = worked_examples(goal, "many-shot")
     helpful = [m for m, verdict in examples if verdict]
     unhelpful = [m for m, verdict in examples if not verdict]
-    heading = f"Pairs of NetHack messages, and which one shows more progress toward this goal: {GOAL_PREFERENCES[goal]}"
+    heading = f"Pairs of NetHack messages, and which one shows more progress toward this goal: {goal_text(goal)}"
     lines = [heading]
     for i, (good, bad) in enumerate(zip(helpful, unhelpful)):
         pair, answer = ((good, bad), "1") if i % 2 == 0 else ((bad, good), "2")
@@ -469,7 +513,7 @@ def _many_shot_pairs_text(first: str, second: str, goal: str) -> str:
     return "\n\n".join(lines)
 
 
-def ranking_prompt_version(label_mode: LabelMode, goal: str, style: PromptStyle = "many-shot") -> str:
+def ranking_prompt_version(label_mode: LabelMode, goal: GoalLike, style: PromptStyle = "many-shot") -> str:
     """Like :func:`prompt_version`, for the pairwise prompts."""
     first, second = "\x00probe-a\x00", "\x00probe-b\x00"
     if label_mode == "generate":

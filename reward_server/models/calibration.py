@@ -33,13 +33,17 @@ CalibrationMode = Literal["examples", "quantile", "fixed"]
 def evidence_cut(helpful: Sequence[float], unhelpful: Sequence[float], false_positive_cost: float = 2.0) -> float:
     """The log-odds cut that best separates scores of known helpful and unhelpful messages.
 
-    Separable scores: the midpoint of the gap between the highest unhelpful and the lowest
+    No helpful scores (a goal written as text: only messages known to help no goal are
+    labelled): the highest unhelpful score, so only what the judge rates above every one of them
+    is paid. Separable scores: the midpoint of the gap between the highest unhelpful and the lowest
     helpful one (the widest margin). Otherwise the cut that minimises missed helpful messages
     plus ``false_positive_cost`` times paid unhelpful ones: an agent meets far more unhelpful
     messages than helpful ones, so paying one costs more than missing one.
     """
-    if not helpful or not unhelpful:
-        raise ValueError("the cut needs scores of helpful and of unhelpful messages")
+    if not unhelpful:
+        raise ValueError("the cut needs scores of unhelpful messages")
+    if not helpful:
+        return max(unhelpful)
     if max(unhelpful) < min(helpful):
         return (max(unhelpful) + min(helpful)) / 2.0
     values = sorted([*helpful, *unhelpful])

@@ -126,6 +126,8 @@ class EllmBow(RewardModel):
     def _evidence_threshold(self) -> float:
         helpful = [self.similarity(text) for text, verdict in self.context.calibration if verdict]
         unhelpful = [self.similarity(text) for text, verdict in self.context.calibration if not verdict]
-        if not helpful or not unhelpful:
-            return 0.0  # nothing to go on (a goal without examples of both kinds): pay every similarity
+        if not unhelpful:
+            return 0.0  # nothing to go on: pay every similarity
+        if not helpful:  # a goal written as text: above every message known to help no goal
+            return evidence_cut(helpful, unhelpful)
         return evidence_cut(helpful, unhelpful, false_positive_cost=len(helpful) / len(unhelpful))

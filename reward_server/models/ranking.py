@@ -131,12 +131,13 @@ class BradleyTerryModel(LinearRewardModel):
     def _cut(self) -> dict[str, float]:
         """Where to cut z, and what a paid message's reward is measured from.
 
-        With calibration messages of both kinds: the evidence cut between their z scores, paying
-        ``z - cut`` (0 at the cut, growing with the score). Without: ``rank_threshold``, paying z.
+        With calibration messages: the evidence cut between their z scores (above every unhelpful
+        one's, when none is labelled helpful: a goal written as text), paying ``z - cut`` (0 at the
+        cut, growing with the score). Without: ``rank_threshold``, paying z.
         """
         helpful = [text for text, verdict in self.calibration if verdict]
         unhelpful = [text for text, verdict in self.calibration if not verdict]
-        if not helpful or not unhelpful:
+        if not unhelpful:
             return {"cut": self.rank_threshold, "offset": 0.0}
         z = self._z(self.features.encode(helpful + unhelpful))
         cut = evidence_cut(z[: len(helpful)].tolist(), z[len(helpful) :].tolist())

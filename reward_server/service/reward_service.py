@@ -25,9 +25,10 @@ from reward_server.config import ServerConfig
 from reward_server.judging.annotator import Annotator
 from reward_server.judging.judge import JudgeConfig, Judgement, LLMJudge, LLMPreflightFailed
 from reward_server.judging.prompts import (
-    GOAL_PREFERENCES,
     LABEL_WORDS,
     calibration_examples,
+    calibration_set,
+    goal_text,
     prompt_version,
     ranking_prompt_version,
 )
@@ -56,14 +57,14 @@ def judge_config(config: ServerConfig) -> JudgeConfig:
 def annotation_key(config: ServerConfig) -> AnnotationKey:
     """The question a server with these settings asks about each message (its answers' key)."""
     return _question_key(config, prompt_version(
-        config.label_mode, config.goal, config.prompt_style, LABEL_WORDS[config.label_words],  # type: ignore[arg-type]
+        config.label_mode, config.goal_spec, config.prompt_style, LABEL_WORDS[config.label_words],  # type: ignore[arg-type]
         bool(config.decompose), plain_text=config.endpoint == "completion",
     ))
 
 
 def ranking_key(config: ServerConfig) -> AnnotationKey:
     """The question a ranking server asks about each pair of messages (its preferences' key)."""
-    return _question_key(config, ranking_prompt_version(config.label_mode, config.goal, config.prompt_style))
+    return _question_key(config, ranking_prompt_version(config.label_mode, config.goal_spec, config.prompt_style))
 
 
 def _question_key(config: ServerConfig, version: str) -> AnnotationKey:
@@ -87,8 +88,8 @@ class RewardService:
             )
         )
         self.model = build_reward_model(config.reward_model, ModelContext(
-            settings=config, labels=self.labels, goal_text=GOAL_PREFERENCES[config.goal],
-            calibration=calibration_examples(config.goal),
+            settings=config, labels=self.labels, goal_text=goal_text(config.goal_spec),
+            calibration=calibration_examples(config.goal_spec),
         ))
         self.source = self.model.source
         #: whether messages are sent to the LLM (not for a model that needs none, nor offline)
@@ -185,7 +186,7 @@ class RewardService:
                 Path(f"{self.config.store}{suffix}").unlink(missing_ok=True)
 
     async def _preflight(self) -> None:
-        report = await self.judge.preflight(self.config.goal)
+        report = await self.judge.preflight(self.config.goal_spec)
         where = f" at {', '.join(self.config.api_base)}" if self.config.api_base else ""
         if report.outcome == "fatal":
             raise LLMPreflightFailed(f"--llm {self.config.llm}{where} cannot label: {report.detail}")
@@ -227,8 +228,8 @@ class RewardService:
             return
 
     async def _set_evidence(self) -> None:
-        examples = calibration_examples(self.config.goal)
-        digest = hashlib.sha256(json.dumps(examples).encode()).hexdigest()[:10]
+        examples = calibration_set(self.config.goal_spec)
+        digest = hashlib.sha256(json.dumps([(m, v) for m, v, _ in examples]).encode()).hexdigest()[:10]
         key = self.key
         name = f"calibration|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}|{digest}"
         store = self._require_store()
@@ -236,10 +237,11 @@ class RewardService:
         if cached is not None:
             scores = json.loads(cached)
         else:
-            scores = [(await self.judge.judge(message, self.config.goal)).score for message, _ in examples]
+            # the goal's own examples each under the prompt without it (leave one out)
+            scores = [(await self.judge.judge(message, under)).score for message, _, under in examples]
             await self._run(store.set_meta, name, json.dumps(scores))
-        helpful = [s for s, (_, v) in zip(scores, examples, strict=True) if v and s is not None]
-        unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
+        helpful = [s for s, (_, v, _) in zip(scores, examples, strict=True) if v and s is not None]
+        unhelpful = [s for s, (_, v, _) in zip(scores, examples, strict=True) if not v and s is not None]
         cut = evidence_cut(helpful, unhelpful)
         self.labels.calibrator.evidence = cut
         logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
@@ -457,10 +459,10 @@ class RewardService:
         self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
 
     async def _judge(self, text: str) -> Judgement:
-        return await self.judge.judge(text, self.config.goal)
+        return await self.judge.judge(text, self.config.goal_spec)
 
     async def _compare(self, pair: tuple[str, str]) -> Judgement:
-        return await self.judge.compare(pair[0], pair[1], self.config.goal)
+        return await self.judge.compare(pair[0], pair[1], self.config.goal_spec)
 
     async def _store_preference(self, pair: tuple[str, str], judgement: Judgement) -> None:
         preference = StoredPreference(pair[0], pair[1], judgement.label, judgement.score, judgement.raw)

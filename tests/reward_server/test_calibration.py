@@ -26,7 +26,12 @@ def test_overlapping_evidence_weighs_a_paid_junk_message_twice():
     assert evidence_cut([0.0, 1.0, 2.0], [0.3, 0.4, -1.0]) == pytest.approx(0.7)
     assert evidence_cut([0.0, 1.0, 2.0], [0.3, -1.0], false_positive_cost=0.5) == pytest.approx(-0.5)
     with pytest.raises(ValueError):
-        evidence_cut([], [0.0])
+        evidence_cut([1.0], [])
+
+
+def test_without_helpful_evidence_the_cut_is_the_highest_junk_score():
+    """A goal written as text with no examples: pay only what beats every message known to help no goal."""
+    assert evidence_cut([], [0.3, -1.0, 0.1]) == 0.3
 
 
 def test_the_share_is_a_ceiling_not_a_quota():
