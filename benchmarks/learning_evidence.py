@@ -94,9 +94,9 @@ def save_raw(experiment: str, arm: str, seed: int, config: TrainConfig, run_dir:
     lines = source.read_text().splitlines(keepends=True)
     header, rows = lines[0], lines[1:]
     kept = [row for row in rows if int(row.split(",", 1)[0]) <= done]  # after the checkpoint: redone on resume
-    with gzip.open(target / "episodes.csv.gz", "wt", newline="") as out:
-        out.write(header)
-        out.writelines(kept)
+    # mtime 0: the same episodes give the same bytes, so re-saving a finished run changes nothing in git
+    data = "".join([header, *kept]).encode()
+    (target / "episodes.csv.gz").write_bytes(gzip.compress(data, mtime=0))
     settings = config.record()  # as the run's own config.json: secrets masked
     settings["run_dir"] = f"runs/{experiment}/{run_dir.name}"
     (target / "config.json").write_text(json.dumps({"frames_done": done, **settings}, indent=2, default=str) + "\n")
