@@ -41,7 +41,7 @@ from benchmarks.common import DATA_DIR, DEV_DATA
 from reward_server.config import ServerConfig
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.judging.judge import LLMJudge
-from reward_server.judging.prompts import Goal, GoalLike, calibration_set
+from reward_server.judging.prompts import Goal, GoalLike, judge_calibration
 from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.ranking import debiased_preferences
 from reward_server.service import judge_config
@@ -184,10 +184,10 @@ async def score_variant(
     rate = len(messages) / (time.perf_counter() - started)
     cut = 0.5
     if variant.label_mode == "logprob":  # what the server does at start: score the held-out examples
-        examples = calibration_set(goal)  # a goal's own examples each judged without it, as the server does
-        judged = [(await judge.judge(m, under)).score for m, _, under in examples]
-        cut = evidence_cut([s for s, (_, v, _) in zip(judged, examples, strict=True) if v and s is not None],
-                           [s for s, (_, v, _) in zip(judged, examples, strict=True) if not v and s is not None])
+        examples = judge_calibration(goal)  # what the server scores for its cut
+        judged = [(await judge.judge(m, goal)).score for m, _ in examples]
+        cut = evidence_cut([s for s, (_, v) in zip(judged, examples, strict=True) if v and s is not None],
+                           [s for s, (_, v) in zip(judged, examples, strict=True) if not v and s is not None])
     cache[name] = Scored(scores, rate, cut)
     return cache[name]
 

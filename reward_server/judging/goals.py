@@ -6,7 +6,7 @@ with labelled worked examples and calibration messages (``prompts``). A goal wri
 task nobody labelled, such as a MiniHack level. What the judge can be told about it without
 labels: the sentence itself, the examples that help *no* goal (prompts, walls, "You can't ...")
 labelled unhelpful, and, if the user gives them, a few example messages of progress, labelled
-helpful. How the cut is set for such a goal: ``prompts.calibration_set`` and docs/reward-models.md.
+helpful. How the cut is set for such a goal: ``prompts.judge_calibration`` and docs/reward-models.md.
 """
 
 from __future__ import annotations
@@ -91,10 +91,6 @@ class Goal:
             _check_line(example, f"the goal example {example[:40]!r}")
         if len(set(self.examples)) != len(self.examples):
             raise ValueError("the goal examples repeat a message")
-
-    def without(self, index: int) -> Goal:
-        """This goal less its ``index``-th example: the prompt under which that example is unseen."""
-        return Goal(self.text, self.examples[:index] + self.examples[index + 1 :])
 
 
 GoalLike = str | Goal

@@ -336,29 +336,29 @@ def worked_examples(goal: GoalLike, style: PromptStyle) -> list[tuple[str, int]]
 
 
 def calibration_examples(goal: GoalLike) -> list[tuple[str, int]]:
-    """(message, helpful?) pairs under ``goal`` that set a model's cut.
+    """(message, helpful?) pairs under ``goal`` that set a learned model's cut.
 
     A preset's are labelled messages no prompt shows. A goal written as text gets the ``junk``
-    ones (unhelpful under any goal) and the user's examples of progress (helpful); the judge
-    scores each example under the prompt without it (:func:`calibration_set`).
+    ones (unhelpful under any goal) and the user's examples of progress (helpful): a learned
+    model has not seen them, so they are evidence for its cut. The judge's own cut uses
+    :func:`judge_calibration` instead.
     """
     goal = as_goal(goal)
     return _labelled(_CALIBRATION_MESSAGES, goal) + [(m, 1) for m in goal.examples]
 
 
-def calibration_set(goal: GoalLike) -> list[tuple[str, int, Goal]]:
-    """(message, helpful?, the goal to judge it under) for the judge's log-odds cut.
+def judge_calibration(goal: GoalLike) -> list[tuple[str, int]]:
+    """(message, helpful?) pairs for the judge's log-odds cut: only messages its prompt does not show.
 
-    The user's examples of progress are in the judge's prompt, where it would echo their label;
-    each is judged under the goal *without* it (leave one out), so its score is what an unseen
-    message of that kind gets. For a goal written as text without examples only the ``junk``
-    messages are left, and the cut is the highest of their scores
-    (:func:`~reward_server.models.calibration.evidence_cut`): a message is paid only when the
-    judge rates it above every message known to help no goal.
+    A preset's calibration messages. For a goal written as text, the ``junk`` ones alone: the
+    user's examples are in the prompt (the judge would echo their label), and one held out of
+    its own prompt would be asked a different question than the messages are. So the cut is the
+    highest junk score (:func:`~reward_server.models.calibration.evidence_cut`): a message is
+    paid when the judge, shown the goal and its examples, rates it above every message known to
+    help no goal.
     """
     goal = as_goal(goal)
-    held_out = [(m, 1, goal.without(i)) for i, m in enumerate(goal.examples)]
-    return [(m, v, goal) for m, v in _labelled(_CALIBRATION_MESSAGES, goal)] + held_out
+    return _labelled(_CALIBRATION_MESSAGES, goal)
 
 
 def many_shot_text(

@@ -27,8 +27,8 @@ from reward_server.judging.judge import JudgeConfig, Judgement, LLMJudge, LLMPre
 from reward_server.judging.prompts import (
     LABEL_WORDS,
     calibration_examples,
-    calibration_set,
     goal_text,
+    judge_calibration,
     prompt_version,
     ranking_prompt_version,
 )
@@ -228,8 +228,8 @@ class RewardService:
             return
 
     async def _set_evidence(self) -> None:
-        examples = calibration_set(self.config.goal_spec)
-        digest = hashlib.sha256(json.dumps([(m, v) for m, v, _ in examples]).encode()).hexdigest()[:10]
+        examples = judge_calibration(self.config.goal_spec)
+        digest = hashlib.sha256(json.dumps(examples).encode()).hexdigest()[:10]
         key = self.key
         name = f"calibration|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}|{digest}"
         store = self._require_store()
@@ -237,11 +237,10 @@ class RewardService:
         if cached is not None:
             scores = json.loads(cached)
         else:
-            # the goal's own examples each under the prompt without it (leave one out)
-            scores = [(await self.judge.judge(message, under)).score for message, _, under in examples]
+            scores = [(await self.judge.judge(message, self.config.goal_spec)).score for message, _ in examples]
             await self._run(store.set_meta, name, json.dumps(scores))
-        helpful = [s for s, (_, v, _) in zip(scores, examples, strict=True) if v and s is not None]
-        unhelpful = [s for s, (_, v, _) in zip(scores, examples, strict=True) if not v and s is not None]
+        helpful = [s for s, (_, v) in zip(scores, examples, strict=True) if v and s is not None]
+        unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
         cut = evidence_cut(helpful, unhelpful)
         self.labels.calibrator.evidence = cut
         logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,

@@ -3,6 +3,8 @@ goal nobody labelled (docs/reward-models.md). The real model on MiniHack message
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -13,7 +15,7 @@ from reward_server.judging.goals import MAX_GOAL_CHARS, Goal, goal_text
 from reward_server.judging.prompts import (
     GOALS,
     calibration_examples,
-    calibration_set,
+    judge_calibration,
     logprob_messages,
     many_shot_text,
     prompt_version,
@@ -60,7 +62,7 @@ def test_the_judge_reads_the_task_the_junk_and_the_examples_spread_through_the_l
     helpful = [i for i, (_, verdict) in enumerate(listed) if verdict]
     assert [listed[i][0] for i in helpful] == list(KEY_EXAMPLES)
     assert helpful[0] > 0 and helpful[-1] < len(listed) - 1  # neither bunched first nor last
-    assert min(b - a for a, b in zip(helpful, helpful[1:])) >= 3
+    assert min(b - a for a, b in itertools.pairwise(helpful)) >= 3
     # only messages that help no goal are labelled unhelpful: no kill, gold, door or item line
     unhelpful = [m for m, verdict in listed if not verdict]
     assert not any(word in m for m in unhelpful for word in ("kill", "gold", "door", "stairs"))
@@ -76,18 +78,18 @@ def test_a_preset_s_prompt_is_what_it_was():
     assert prompt_version("logprob", "default") == "logprob-many-shot-09b92d62c8"  # the stores' question today
 
 
-def test_each_example_is_judged_for_the_cut_under_the_prompt_without_it():
+def test_the_judge_s_cut_comes_from_junk_it_was_not_shown_and_a_learned_model_s_also_from_the_examples():
+    """The examples are in the judge's prompt, so they are no evidence for its cut: it is the highest
+    score among the junk calibration messages. A learned model never saw them: they are its helpful side."""
     goal = Goal(KEY_GOAL, KEY_EXAMPLES)
-    judged = calibration_set(goal)
-    held_out = [(m, under) for m, v, under in judged if v]
-    assert [m for m, _ in held_out] == list(KEY_EXAMPLES)
-    for message, under in held_out:
-        assert message not in under.examples and len(under.examples) == 2
-        assert message not in {m for m, _ in worked_examples(under, "many-shot")}
-    junk = [(m, under) for m, v, under in judged if not v]
-    assert len(junk) >= 8 and all(under == goal for _, under in junk)
-    # the learned models' calibration: the same messages, the examples helpful
-    assert calibration_examples(goal) == [(m, v) for m, v, _ in judged]
+    judged = judge_calibration(goal)
+    shown = {m for m, _ in worked_examples(goal, "many-shot")}
+    assert len(judged) >= 8 and all(v == 0 for _, v in judged)
+    assert not {m for m, _ in judged} & shown
+    learned = calibration_examples(goal)
+    assert [m for m, v in learned if v] == list(KEY_EXAMPLES)
+    assert [(m, v) for m, v in learned if not v] == judged
+    assert judge_calibration("default") == calibration_examples("default")  # a preset: unchanged
 
 
 def test_a_goal_s_examples_are_part_of_the_question():
