@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, CliToggleFlag, SettingsConfigDict
 
+from oni_rl.architecture import PolicyConfig
 from oni_rl.tasks import (
     MINIHACK_GOAL_EXAMPLES,
     MINIHACK_GOALS,
@@ -54,20 +55,6 @@ class PPOConfig(BaseModel):
     max_grad_norm: float = Field(4.0, gt=0.0, description="gradient clip (global norm)")
     epochs: int = Field(2, ge=1, description="passes over each batch (shorthand --epochs)")
     minibatches: int = Field(2, ge=1, description="minibatches of whole sequences per pass (shorthand --minibatches)")
-
-
-class PolicyConfig(BaseModel):
-    """The agent's architecture (``oni_rl.encoder``, ``oni_rl.policy``): a checkpoint only loads into
-    the same one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    glyph_dim: int = Field(16, ge=1, description="glyph embedding size")
-    conv_channels: int = Field(16, ge=1, description="channels of the map and crop CNNs")
-    crop_size: int = Field(9, ge=1, description="side of the crop around the hero")
-    stats_dim: int = Field(64, ge=1, description="width of the blstats MLP")
-    message_dim: int = Field(64, ge=1, description="channels of the message CNN")
-    hidden_size: int = Field(256, ge=1, description="LSTM size (shorthand --hidden-size)")
 
 
 class RunServerConfig(ServerConfig):

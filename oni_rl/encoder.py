@@ -14,7 +14,7 @@ import torch
 from nle import nethack
 from torch import nn
 
-from oni_rl.config import PolicyConfig
+from oni_rl.architecture import PolicyConfig
 
 GLYPH_COUNT = nethack.MAX_GLYPH + 1  # the last index pads the crop outside the map
 

@@ -14,7 +14,7 @@ from tensordict.nn import TensorDictModule, TensorDictSequential
 from torch import nn
 from torchrl.modules import LSTMModule, ProbabilisticActor, ValueOperator
 
-from oni_rl.config import PolicyConfig
+from oni_rl.architecture import PolicyConfig
 from oni_rl.encoder import NetHackEncoder
 
 
