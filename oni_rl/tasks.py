@@ -27,6 +27,7 @@ from functools import cache
 
 import gymnasium as gym
 from nle import nethack
+from nle.env import base as nle_base
 from nle.env import tasks as nle_tasks
 
 EXTENDED_ACTIONS: tuple[int, ...] = tuple(nle_tasks.TASK_ACTIONS) + (
@@ -83,6 +84,23 @@ TASKS: dict[str, str] = {
 for _task_id in ("NetHackStaircaseLvl3-v0", "NetHackStaircaseLvl4-v0"):
     if _task_id not in gym.registry:
         gym.register(id=_task_id, entry_point=TASKS[_task_id], order_enforce=False)
+
+
+class StepLimitIsTruncation(gym.Wrapper):
+    """An episode NLE ends at its own step limit is *truncated*, not terminated.
+
+    NLE (1.3) checks its step limit before counting the step, so the step that reaches it comes
+    back ``terminated=True, truncated=False`` with ``end_status`` ABORTED; a learner then takes
+    the limit for a real end and never bootstraps the value there. MiniHack counts its steps
+    this way (its limits are 50–400 steps, so every timed-out episode is affected); on the NetHack
+    tasks it happens when the TimeLimit and NLE's own 5000 coincide.
+    """
+
+    def step(self, action: object):  # type: ignore[no-untyped-def]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated and info.get("end_status") == nle_base.NLE.StepStatus.ABORTED:
+            terminated, truncated = False, True
+        return obs, reward, terminated, truncated, info
 
 
 MINIHACK_PREFIX = "MiniHack-"
@@ -153,8 +171,12 @@ def check_task(task: str) -> str:
 
 
 def default_extrinsic_coef(task: str) -> float:
-    """The reference's extrinsic coefficient: 0.1 on Score (dense), 10 on the sparse tasks
-    (MiniHack's included: they pay 1 on success only)."""
+    """The reference's extrinsic coefficient: 0.1 on Score (dense), 10 on the sparse tasks.
+
+    MiniHack's are sparse in the same way as NLE's staircase tasks: 1 on success and, like them,
+    −0.01 for each step on which no game time passes (walking into a wall, a cancelled command),
+    so the 10 weighs that penalty as the reference weighs NLE's.
+    """
     return 0.1 if task.startswith("NetHackScore") else 10.0
 
 
@@ -191,12 +213,12 @@ def make_task(
         spec = gym.spec(task)
         if max_episode_steps is not None:  # the env counts its steps itself: give the limit to it
             spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "max_episode_steps": max_episode_steps})
-        return gym.make(spec, observation_keys=keys, **kwargs)
+        return StepLimitIsTruncation(gym.make(spec, observation_keys=keys, **kwargs))
     if extended_actions:
         kwargs["actions"] = EXTENDED_ACTIONS
-    return gym.make(
+    return StepLimitIsTruncation(gym.make(
         task, observation_keys=observation_keys, max_episode_steps=max_episode_steps or 5000, **kwargs
-    )
+    ))
 
 
 def action_count(task: str) -> int:
