@@ -242,6 +242,9 @@ async def run_minihack(args: argparse.Namespace) -> None:
           "the cut is the server's for a goal written as text (docs/reward-models.md)")
     print("| task | messages | helpful | AUC | cut | recall | FPR (messages) | junk steps paid | paid messages |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    unknown = sorted(set(args.minihack) - set(MINIHACK_GOALS))
+    if unknown:
+        raise SystemExit(f"no goal or labelled file for {', '.join(unknown)}; measured tasks: {', '.join(MINIHACK_GOALS)}")
     for task, text in MINIHACK_GOALS.items():
         path = MINIHACK_DATA / f"{task}.jsonl"
         if args.minihack and task not in args.minihack:
@@ -335,8 +338,8 @@ def main() -> None:
     p.add_argument("--api-key")
     p.add_argument("--llm-endpoint", choices=["auto", "chat", "completion"], default="auto",
                    help="as the server's option (auto: plain-text completion for many-shot on a server)")
-    p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "generate"],
-                   choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                   help="default: every variant but generate (with --minihack: the server's, many-shot-decomposed)")
     p.add_argument("--positive-share", type=float, default=0.25)
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--limit", type=int, default=0, help="only the first N messages")
@@ -353,10 +356,10 @@ def main() -> None:
                    help="--minihack: the goal's text alone (a goal nobody wrote examples for)")
     args = p.parse_args()
     if args.minihack is not None:
-        if args.variants == [v for v in VARIANTS if v != "generate"]:
-            args.variants = ["many-shot-decomposed"]  # the server's default judge
+        args.variants = args.variants or ["many-shot-decomposed"]  # the server's default judge
         asyncio.run(run_minihack(args))
     else:
+        args.variants = args.variants or [v for v in VARIANTS if v != "generate"]
         asyncio.run(run(args))
 
 

@@ -173,7 +173,8 @@ def table(args: argparse.Namespace) -> None:
         column = {name: [f[name] for f in seeds.values()] for name in next(iter(seeds.values()))}
         cells = [str(iqm_interval(column[metric]))]
         cells += [f"{float(np.mean(column[name])):.2f}" for name in ("kills", "gold", "depth")]
-        cells += [f"{float(np.mean(column['length'])):.0f}", f"{float(np.mean(column['menu_share'])):.1%}",
+        menus = float(np.mean(column["menu_share"]))  # NaN on MiniHack: it does not show NLE's misc
+        cells += [f"{float(np.mean(column['length'])):.0f}", "n/a" if np.isnan(menus) else f"{menus:.1%}",
                   f"{float(np.mean(column['intrinsic_return'])):.2f}"]
         print(f"| {arm} | {len(seeds)} | " + " | ".join(cells) + " |")
     print("(behaviour columns: mean over seeds of each run's mean over its tail episodes)")

@@ -214,7 +214,7 @@ class TrainConfig(BaseSettings):
             if groups[name]:
                 data[name] = groups[name]
         task = str(data.get("task", cls.model_fields["task"].default))
-        if is_minihack(task) and "goal" not in groups["server"] and "ONI_GOAL" not in os.environ:
+        if is_minihack(task) and task_known(task) and "goal" not in groups["server"] and "ONI_GOAL" not in os.environ:
             # NetHack's score goal means nothing on a MiniHack task: its own goal, in words
             if task in MINIHACK_GOALS:
                 groups["server"]["goal"] = MINIHACK_GOALS[task]
@@ -268,6 +268,15 @@ class TrainConfig(BaseSettings):
         checkpoint keep. Shorthands are left out (their values are in the fields they stand for),
         so ``TrainConfig(**record)`` rebuilds the same config."""
         return _masked(self.model_dump(mode="json"))
+
+
+def task_known(task: str) -> bool:
+    """Whether ``task`` exists (an unknown one is reported by the task's own check, naming the tasks near it)."""
+    try:
+        check_task(task)
+    except (ValueError, ImportError):
+        return False
+    return True
 
 
 def _given(group: object) -> dict[str, Any]:

@@ -9,8 +9,9 @@ anywhere, and the envs reach it over HTTP).
 Each env Sample Factory builds is ``make_task(task)`` wrapped in ``OniRewardWrapper`` (training
 reward ``extrinsic_coef · r_ext + intrinsic_coef · r_int / N(msg)^β``, no network call on the
 step path) and :class:`SampleFactoryEpisodeStats`, which hands Sample Factory what happened per
-episode: ``episode_extra_stats`` (TensorBoard ``policy_stats/avg_<name>``: the intrinsic and
-extrinsic returns, the in-game score) and ``true_objective`` (the task's own return, so Sample
+episode: ``episode_extra_stats`` (TensorBoard ``policy_stats/avg_<name>``: the intrinsic return as
+paid, coefficient and count scaling applied; the task's return before its coefficient; the
+in-game score) and ``true_objective`` (the task's own return, so Sample
 Factory's objective is the task, not the shaped reward).
 """
 
@@ -27,7 +28,7 @@ from sample_factory.model.encoder import Encoder
 
 from oni_rl.architecture import PolicyConfig
 from oni_rl.encoder import NetHackEncoder
-from oni_rl.tasks import make_task
+from oni_rl.tasks import default_extrinsic_coef, make_task
 from oni_wrappers import OniRewardWrapper
 
 ENV_NAME = "oni_nethack"
@@ -71,8 +72,9 @@ def make_oni_env(full_env_name: str, cfg: argparse.Namespace | None = None, env_
         raise ValueError("the ONI env needs Sample Factory's cfg (its --oni_* options)")
     env = make_task(cfg.oni_task, max_episode_steps=cfg.max_episode_steps)
     server = None if cfg.oni_server in ("", "none") else cfg.oni_server
+    extrinsic_coef = default_extrinsic_coef(cfg.oni_task) if cfg.oni_extrinsic_coef is None else cfg.oni_extrinsic_coef
     oni = OniRewardWrapper(env, server=server, intrinsic_coef=cfg.oni_intrinsic_coef,
-                           extrinsic_coef=cfg.oni_extrinsic_coef, count_exponent=cfg.oni_count_exponent)
+                           extrinsic_coef=extrinsic_coef, count_exponent=cfg.oni_count_exponent)
     return SampleFactoryEpisodeStats(oni)
 
 
@@ -92,12 +94,13 @@ class SampleFactoryNetHackEncoder(Encoder):
 
 def add_oni_args(parser: argparse.ArgumentParser) -> None:
     """The ONI options, beside Sample Factory's own."""
-    parser.add_argument("--oni_task", default="NetHackScore-v0", help="the task (oni_rl.tasks)")
+    parser.add_argument("--oni_task", default="NetHackScore-v0", help="the NetHack task (oni_rl.tasks)")
     parser.add_argument("--oni_server", default="http://127.0.0.1:8765",
                         help="the reward server's URL ('none': the task's reward only, no client)")
     parser.add_argument("--oni_intrinsic_coef", type=float, default=0.4, help="weight of the ONI reward")
-    parser.add_argument("--oni_extrinsic_coef", type=float, default=0.1,
-                        help="weight of the task's reward (0.1 on Score, 10 on the sparse tasks; 0: reward-free)")
+    parser.add_argument("--oni_extrinsic_coef", type=float, default=None,
+                        help="weight of the task's reward (default: the reference's, 0.1 on Score and 10 on the "
+                             "sparse tasks; 0: reward-free)")
     parser.add_argument("--oni_count_exponent", type=float, default=3.0, help="beta in r / N(msg)^beta")
     parser.add_argument("--max_episode_steps", type=int, default=None,
                         help="steps before an episode is truncated (default: the task's)")

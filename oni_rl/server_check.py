@@ -11,6 +11,7 @@ answers, as it always has.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,11 +30,13 @@ class ServedReward(BaseModel):
 
     reward_model: str
     goal: str
+    goal_examples: list[str] = []  # a server from before goals in words shows none
     llm: str | None = None
 
 
-def check_reward_server(url: str, *, reward: str, goal: str, token: str | None = None,
-                        allow_mismatch: bool = False, timeout: float = 10.0) -> ServedReward | None:
+def check_reward_server(url: str, *, reward: str, goal: str, goal_examples: Sequence[str] = (),
+                        token: str | None = None, allow_mismatch: bool = False,
+                        timeout: float = 10.0) -> ServedReward | None:
     """What the server at ``url`` serves, after checking it is ``reward`` and ``goal``.
 
     Raises :class:`ServerMismatch` on a difference (unless ``allow_mismatch``: then a warning) and
@@ -60,7 +63,8 @@ def check_reward_server(url: str, *, reward: str, goal: str, token: str | None =
         log.warning("reward server %s gave no usable /v1/stats (%s): its reward model and goal are NOT checked",
                     url, exc)
         return None
-    asked = {"reward model (--reward)": (reward, served.reward_model), "goal (--server.goal)": (goal, served.goal)}
+    asked = {"reward model (--reward)": (reward, served.reward_model), "goal (--server.goal)": (goal, served.goal),
+             "goal examples (--server.goal-example)": (list(goal_examples), served.goal_examples)}
     wrong = {name: pair for name, pair in asked.items() if pair[0] != pair[1]}
     if not wrong:
         log.info("reward server %s serves %s rewards for goal %s (llm %s)", url, served.reward_model, served.goal,

@@ -51,6 +51,8 @@ class ScoreOut(BaseModel):
 class StatsOut(BaseModel):
     llm: str
     goal: str
+    goal_examples: list[str] = Field(default_factory=list, description=(
+        "the example messages of progress of a goal written as text (part of the question asked)"))
     label_mode: str
     reward_model: str
     prompt_version: str

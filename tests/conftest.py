@@ -35,3 +35,15 @@ def fake_config(fake: FakeLLMServer, store: Path, **overrides: object) -> Server
 def fake_server(fake_llm: FakeLLMServer, tmp_path: Path) -> Iterator[BackgroundServer]:
     with BackgroundServer(fake_config(fake_llm, tmp_path / "oni.sqlite")) as server:
         yield server
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``sample_factory`` build Sample Factory's own environment (minutes, from the
+    package registries) and run only when asked for by name: ``pytest -m sample_factory``. Any
+    other run, ``-m "not llm"`` included, reports them as skipped."""
+    if "sample_factory" in (config.option.markexpr or "") and "not sample_factory" not in config.option.markexpr:
+        return
+    skip = pytest.mark.skip(reason="Sample Factory's environment: run with pytest -m sample_factory")
+    for item in items:
+        if "sample_factory" in item.keywords:
+            item.add_marker(skip)

@@ -111,12 +111,16 @@ def mask_quotations(message: str) -> str:
 
 def _paper_examples(goal: GoalLike) -> list[tuple[str, str, int]]:
     """The paper's worked examples with their verdicts under a preset goal: (message, why, helpful?).
-    For a goal written as text, the user's examples of progress: whether a kill or gold helps a
-    task nobody labelled is not known."""
+
+    For a goal written as text, whether a kill or gold helps is not known: the family examples
+    that help no goal (unhelpful) with the user's examples of progress (helpful) spread among them.
+    """
     goal = as_goal(goal)
-    if not is_preset(goal.text):
-        return [(m, "the agent made progress toward the goal", 1) for m in goal.examples]
-    return [(m, why, v) for (m, why), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal.text], strict=True)]
+    if is_preset(goal.text):
+        return [(m, why, v) for (m, why), v in zip(_EXAMPLES, _EXAMPLE_VERDICTS[goal.text], strict=True)]
+    why = {1: "the agent made progress toward the goal", 0: "nothing that helps any goal happened"}
+    listed = _with_examples(_labelled(_FAMILY_EXAMPLES, goal), goal.examples)
+    return [(m, why[v], v) for m, v in listed]
 
 
 def generate_prompt(message: str, goal: GoalLike = "default") -> str:
@@ -310,18 +314,10 @@ def _labelled(tagged: list[tuple[str, str]], goal: Goal) -> list[tuple[str, int]
 def _with_examples(listed: list[tuple[str, int]], examples: tuple[str, ...]) -> list[tuple[str, int]]:
     """The user's examples of progress (helpful) spread evenly through ``listed``: a base model
     leans on the examples nearest the open slot, so they must not bunch at either end."""
-    if not examples:
-        return listed
-    out: list[tuple[str, int]] = []
-    step = len(listed) / len(examples)
-    slots = {round(step * (i + 0.5)) for i in range(len(examples))}
-    pending = list(examples)
-    for i, item in enumerate(listed):
-        if i in slots and pending:
-            out.append((pending.pop(0), 1))
-        out.append(item)
-    out.extend((example, 1) for example in pending)
-    return out
+    total = len(listed) + len(examples)
+    slots = {min(total - 1, int((i + 0.5) * total / len(examples))) for i in range(len(examples))}
+    pending, rest = iter(examples), iter(listed)
+    return [(next(pending), 1) if i in slots else next(rest) for i in range(total)]
 
 
 def worked_examples(goal: GoalLike, style: PromptStyle) -> list[tuple[str, int]]:

@@ -241,6 +241,8 @@ class RewardService:
             await self._run(store.set_meta, name, json.dumps(scores))
         helpful = [s for s, (_, v) in zip(scores, examples, strict=True) if v and s is not None]
         unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
+        if any(v for _, v in examples) and not helpful:  # a preset's helpful side went unscored: not a text goal
+            raise ValueError("no helpful calibration message got a score")
         cut = evidence_cut(helpful, unhelpful)
         self.labels.calibrator.evidence = cut
         logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
@@ -384,6 +386,7 @@ class RewardService:
         return StatsOut(
             llm=self.config.llm,
             goal=self.config.goal,
+            goal_examples=list(self.config.goal_example),
             label_mode=self.config.label_mode,
             reward_model=self.config.reward_model,
             prompt_version=self.key.prompt_version,

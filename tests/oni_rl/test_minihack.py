@@ -79,5 +79,4 @@ def test_ppo_trains_on_a_minihack_task_with_oni_rewards(tmp_path: Path) -> None:
     assert episodes and any(e.intrinsic_return > 0 for e in episodes)
     assert {e.success for e in episodes} <= {0.0, 1.0}
     weights = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
-    heads = {name: w.shape[0] for name, w in weights.items() if name.endswith("weight") and w.ndim == 2}
-    assert 10 in heads.values(), heads  # the actor's head: MiniHack's KeyRoom actions
+    assert weights["logits.weight"].shape[0] == 10  # the actor's head: MiniHack's KeyRoom actions

@@ -204,3 +204,13 @@ def test_an_unreachable_external_server_is_a_warning(caplog) -> None:
     with caplog.at_level(logging.WARNING):
         assert check_reward_server(f"http://127.0.0.1:{port}", reward="retrieval", goal="default", timeout=2) is None
     assert "not reachable" in caplog.text and "NOT checked" in caplog.text
+
+
+def test_an_external_server_with_other_goal_examples_is_refused(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    """The same sentence with other examples of progress is another question: the check says so."""
+    goal, examples = "Reach the staircase down in the room.", ["You climb down the stairs."]
+    settings = fake_config(fake_llm, tmp_path / "oni.sqlite", goal=goal, goal_example=examples)
+    with BackgroundServer(settings) as server:
+        assert check_reward_server(server.url, reward="retrieval", goal=goal, goal_examples=examples) is not None
+        with pytest.raises(ServerMismatch, match="goal examples .* asks for \\[\\], the server serves "):
+            check_reward_server(server.url, reward="retrieval", goal=goal)

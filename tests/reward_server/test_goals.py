@@ -15,10 +15,11 @@ from reward_server.judging.goals import MAX_GOAL_CHARS, Goal, goal_text
 from reward_server.judging.prompts import (
     GOALS,
     calibration_examples,
+    generate_prompt,
     judge_calibration,
-    logprob_messages,
     many_shot_text,
     prompt_version,
+    ranking_prompt_version,
     worked_examples,
 )
 from reward_server.runner import BackgroundServer
@@ -71,11 +72,25 @@ def test_the_judge_reads_the_task_the_junk_and_the_examples_spread_through_the_l
     assert text.endswith('Message: "You see here a key."\nHelpful:')
 
 
-def test_a_preset_s_prompt_is_what_it_was():
-    """The preset goals are not touched by text goals: their prompt gives the same answers' key."""
-    for goal in GOALS:
-        assert logprob_messages("x", goal) == logprob_messages("x", Goal(goal))
-    assert prompt_version("logprob", "default") == "logprob-many-shot-09b92d62c8"  # the stores' question today
+#: every preset's question keys as the stores hold them (prompt versions are part of each stored
+#: answer's key: a change here orphans every store's answers, so it must be deliberate)
+PRESET_VERSIONS = {
+    "default": ('generate-51094d3de8', 'logprob-many-shot-09b92d62c8', 'logprob-paper-987c142357', 'logprob-families-f95bcebe6c', 'rank-logprob-912b2d9625', 'rank-generate-cbd045ce7e', 'rank-logprob-473c74a04c'),
+    "combat": ('generate-bc9885ee46', 'logprob-many-shot-ccdc59b391', 'logprob-paper-115daca5e9', 'logprob-families-069eb43c16', 'rank-logprob-777cfa056e', 'rank-generate-af6aa1ac73', 'rank-logprob-5407fe7388'),
+    "gold": ('generate-b1804e0465', 'logprob-many-shot-7bfdf730d3', 'logprob-paper-43b4e37006', 'logprob-families-e32f1255e5', 'rank-logprob-157703a49d', 'rank-generate-f43801ff7b', 'rank-logprob-1fbf9f8c8b'),
+    "stairs": ('generate-e420212d24', 'logprob-many-shot-747751ce8a', 'logprob-paper-ab76abc9cf', 'logprob-families-005795bd6e', 'rank-logprob-415402319a', 'rank-generate-26c91a73c0', 'rank-logprob-8d8ec30bb1'),
+    "zero-knowledge": ('generate-ac757b2746', 'logprob-many-shot-45dfae79b7', 'logprob-paper-65ae48d85f', 'logprob-families-1aab7a8814', 'rank-logprob-6bc8ccb181', 'rank-generate-577997f221', 'rank-logprob-710746bc81'),
+}
+
+
+@pytest.mark.parametrize("goal", GOALS)
+def test_a_preset_s_questions_are_what_the_stores_hold(goal):
+    """Goals written as text left the preset prompts alone: every mode and style keeps its key."""
+    versions = (prompt_version("generate", goal), prompt_version("logprob", goal),
+                prompt_version("logprob", goal, "paper"), prompt_version("logprob", goal, "families"),
+                ranking_prompt_version("logprob", goal), ranking_prompt_version("generate", goal),
+                ranking_prompt_version("logprob", goal, "paper"))
+    assert versions == PRESET_VERSIONS[goal]
 
 
 def test_the_judge_s_cut_comes_from_junk_it_was_not_shown_and_a_learned_model_s_also_from_the_examples():
@@ -106,8 +121,8 @@ LAVA_EXAMPLES = ["You feel lighter than air.", "You float over the lava.", "You 
 @pytest.mark.llm
 def test_the_real_judge_pays_levitation_on_a_lava_task_and_not_its_junk(tmp_path):
     """The embedded model with a goal in words and three examples of progress (none of them a
-    message below): the cut from held-out examples and junk pays the task's progress and not the
-    prompts, walls and failures a random agent shows there. (It does pay "You stop at the edge of
+    message below): the cut above every junk calibration message pays the task's progress and not
+    the prompts, walls and failures a random agent shows there. (It does pay "You stop at the edge of
     the lava.", 108 of 19,966 random-play steps: docs/results.md, MiniHack label quality.)"""
     progress = ["You start to float in the air!"]
     junk = ["What do you want to dip a smoky potion into? [f or ?*]",
@@ -120,3 +135,14 @@ def test_the_real_judge_pays_levitation_on_a_lava_task_and_not_its_junk(tmp_path
         table = httpx.get(server.url + "/v1/rewards").json()["rewards"]
     assert all(table[t] > 0 for t in progress), table
     assert [t for t in junk if table[t] > 0] == []
+
+
+def test_the_chat_prompts_of_a_text_goal_show_junk_beside_the_examples():
+    """The paper-style chat and the chain-of-thought prompt (the styles for big models) must not show
+    only helpful examples: a judge shown only "yes" answers leans to yes."""
+    goal = Goal(KEY_GOAL, KEY_EXAMPLES)
+    paper = worked_examples(goal, "paper")
+    assert [m for m, v in paper if v] == list(KEY_EXAMPLES) and sum(1 - v for _, v in paper) >= 3
+    text = generate_prompt("You see here a key.", goal)
+    assert text.count("should be labelled as FOO") == 3 and text.count("should be labelled as BAR") >= 3
+    assert not worked_examples(KEY_GOAL, "paper") or all(v == 0 for _, v in worked_examples(KEY_GOAL, "paper"))

@@ -64,6 +64,4 @@ def test_sample_factory_trains_on_oni_rewards_from_a_reward_server(sf_python: Pa
     summary = scalars(tmp_path / "sf" / "oni" / ".summary" / "0")
     assert max(summary["policy_stats/avg_intrinsic_return"]) > 0, sorted(summary)
     assert max(summary["reward/reward"]) > 0  # the learner's reward: ONI's alone, extrinsic weight 0
-    # Sample Factory's own objective is the task's return, not the shaped one
-    assert summary["policy_stats/avg_true_objective"] == summary["policy_stats/avg_extrinsic_return"]
     assert summary["train/loss"]  # the learner updated on it
