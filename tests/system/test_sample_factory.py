@@ -8,6 +8,7 @@ minutes)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -31,9 +32,14 @@ def sf_python() -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    # editable: the checkout under test, whatever the cached environment held before
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", f"{REPO}[sample-factory]"], check=True,
-                   timeout=1800)
+    # editable, so the checkout's code is what runs; installed again only when this checkout or its
+    # dependencies change (the install needs the package registries)
+    stamp = venv / "oni-install.txt"
+    wanted = f"{REPO}\n{hashlib.sha256((REPO / 'pyproject.toml').read_bytes()).hexdigest()}"
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", f"{REPO}[sample-factory]"], check=True,
+                       timeout=1800)
+        stamp.write_text(wanted)
     return python
 
 
