@@ -16,31 +16,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import running_server
-from benchmarks.throughput_vs_sample_factory import sample_factory_fps
+from benchmarks.throughput_vs_sample_factory import run_sample_factory
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = {"sf": REPO / "benchmarks" / "sample_factory_nethack.py",
-           "sf+oni": REPO / "examples" / "sample_factory_nethack.py"}
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_factory_nethack.py"
 
 
 def run_arm(args: argparse.Namespace, arm: str, tmp: Path, tag: str, server: str) -> float:
-    cmd = [args.sf_python, str(SCRIPTS[arm]), f"--num_workers={args.workers}",
-           f"--num_envs_per_worker={args.envs_per_worker}", f"--train_for_env_steps={args.frames}",
-           f"--experiment={tag}", f"--train_dir={tmp}", f"--max_episode_steps={args.max_episode_steps}",
-           f"--seed={args.seed}", "--save_every_sec=100000"]
-    if arm == "sf+oni":
-        cmd += [f"--oni_server={server}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{arm} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    fps = sample_factory_fps(done.stdout + done.stderr)
-    print(f"  {tag:<6} {arm:<7} {fps:7.1f} frames/s", flush=True)
-    return fps
+    """``sf``: the task alone; ``sf+oni``: the example, every env in OniRewardWrapper."""
+    if arm == "sf":
+        return run_sample_factory(args, tmp, tag, name=arm)  # its script already saves no checkpoints
+    return run_sample_factory(args, tmp, tag, script=EXAMPLE, name=arm,
+                              extra=("--save_every_sec=100000", f"--oni_server={server}"))
 
 
 def main() -> None:

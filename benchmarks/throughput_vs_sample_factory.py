@@ -49,17 +49,21 @@ def sample_factory_fps(log: str) -> float:
     return (n1 - n0) / (t1 - t0).total_seconds()
 
 
-def run_sample_factory(args: argparse.Namespace, tmp: Path, tag: str) -> float:
-    script = Path(__file__).with_name("sample_factory_nethack.py")
+SAMPLE_FACTORY_SCRIPT = Path(__file__).with_name("sample_factory_nethack.py")
+
+
+def run_sample_factory(args: argparse.Namespace, tmp: Path, tag: str, script: Path = SAMPLE_FACTORY_SCRIPT,
+                       extra: tuple[str, ...] = (), name: str = "sample-factory") -> float:
+    """One Sample Factory run of ``script`` in its own environment; its steady frames/s from its log."""
     cmd = [args.sf_python, str(script), f"--num_workers={args.workers}",
            f"--num_envs_per_worker={args.envs_per_worker}", f"--train_for_env_steps={args.frames}",
            f"--experiment={tag}", f"--train_dir={tmp}", f"--max_episode_steps={args.max_episode_steps}",
-           f"--seed={args.seed}"]
+           f"--seed={args.seed}", *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"Sample Factory failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     fps = sample_factory_fps(done.stdout + done.stderr)
-    print(f"  {tag:<10} sample-factory {fps:7.1f} frames/s", flush=True)
+    print(f"  {tag:<10} {name} {fps:7.1f} frames/s", flush=True)
     return fps
 
 

@@ -36,7 +36,7 @@ class NetHackBatch(EnvBase):
         num_envs: how many envs step together.
         observation_keys: the observation entries the policy reads.
         info_keys: per-step ``info`` entries (numbers) copied into the data as float32, e.g. the
-            episode statistics of :class:`oni_rl.envs.EpisodeStats`.
+            episode statistics of :class:`oni_rl.episode_stats.EpisodeStats`.
     """
 
     def __init__(self, make_env: Callable[[], gym.Env], num_envs: int, observation_keys: Sequence[str],

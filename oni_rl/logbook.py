@@ -1,7 +1,7 @@
 """What a training run writes down: finished episodes (CSV), TensorBoard scalars, the learning-curve PNG.
 
 Episodes are read from the collected data at ``done`` steps, using the per-step statistics
-that :class:`oni_rl.envs.EpisodeStats` puts in ``info``. The CSV is the source of truth: the PNG
+that :class:`oni_rl.episode_stats.EpisodeStats` puts in ``info``. The CSV is the source of truth: the PNG
 and ``benchmarks/learning_evidence.py``'s tables are drawn from it, and a resumed run appends to it.
 """
 

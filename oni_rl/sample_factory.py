@@ -21,17 +21,22 @@ import argparse
 from typing import Any
 
 import gymnasium as gym
-from nle import nethack
 from sample_factory.algo.utils.context import global_model_factory
 from sample_factory.envs.env_utils import register_env
 from sample_factory.model.encoder import Encoder
 
 from oni_rl.architecture import PolicyConfig
 from oni_rl.encoder import NetHackEncoder
+from oni_rl.episode_stats import EpisodeStats
 from oni_rl.tasks import default_extrinsic_coef, make_task
 from oni_wrappers import OniRewardWrapper
 
 ENV_NAME = "oni_nethack"
+#: Sample Factory's episode statistics (TensorBoard ``policy_stats/avg_<name>``) from EpisodeStats' keys
+SAMPLE_FACTORY_STATS: dict[str, str] = {
+    "intrinsic_return": "episode_intrinsic", "extrinsic_return": "episode_extrinsic", "score": "score",
+    "success": "success", "kills": "kills", "gold": "gold", "depth": "depth",
+}
 #: Sample Factory's defaults for this env: oni_rl's PPO sizes (rollout 64, LSTM 256), CPU
 SF_DEFAULTS: tuple[str, ...] = (
     "--algo=APPO", f"--env={ENV_NAME}", "--device=cpu", "--use_rnn=True", "--rnn_type=lstm", "--rnn_size=256",
@@ -40,28 +45,15 @@ SF_DEFAULTS: tuple[str, ...] = (
 )
 
 
-class SampleFactoryEpisodeStats(gym.Wrapper):
-    """Sums an episode's intrinsic and extrinsic parts (from the wrapper's ``info["oni"]``) and, at
-    its end, reports them the way Sample Factory reads them."""
-
-    def __init__(self, env: OniRewardWrapper) -> None:
-        super().__init__(env)
-        self._intrinsic = self._extrinsic = self._score = 0.0
-
-    def reset(self, **kwargs: Any):  # type: ignore[no-untyped-def]
-        self._intrinsic = self._extrinsic = self._score = 0.0
-        return self.env.reset(**kwargs)
+class SampleFactoryEpisodeStats(EpisodeStats):
+    """oni's episode statistics (:class:`~oni_rl.episode_stats.EpisodeStats`), handed at each
+    episode's end to Sample Factory the way it reads them."""
 
     def step(self, action: Any):  # type: ignore[no-untyped-def]
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._intrinsic += float(info["oni"]["intrinsic_paid"])
-        self._extrinsic += float(info["oni"]["extrinsic"])
-        self._score = max(self._score, float(obs["blstats"][nethack.NLE_BL_SCORE]))
+        obs, reward, terminated, truncated, info = super().step(action)
         if terminated or truncated:
-            info["episode_extra_stats"] = {
-                "intrinsic_return": self._intrinsic, "extrinsic_return": self._extrinsic, "score": self._score,
-            }
-            info["true_objective"] = self._extrinsic
+            info["episode_extra_stats"] = {name: float(info[key]) for name, key in SAMPLE_FACTORY_STATS.items()}
+            info["true_objective"] = float(info["episode_extrinsic"])
         return obs, reward, terminated, truncated, info
 
 

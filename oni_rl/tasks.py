@@ -27,7 +27,6 @@ from functools import cache
 
 import gymnasium as gym
 from nle import nethack
-from nle.env import base as nle_base
 from nle.env import tasks as nle_tasks
 
 EXTENDED_ACTIONS: tuple[int, ...] = tuple(nle_tasks.TASK_ACTIONS) + (
@@ -84,23 +83,6 @@ TASKS: dict[str, str] = {
 for _task_id in ("NetHackStaircaseLvl3-v0", "NetHackStaircaseLvl4-v0"):
     if _task_id not in gym.registry:
         gym.register(id=_task_id, entry_point=TASKS[_task_id], order_enforce=False)
-
-
-class StepLimitIsTruncation(gym.Wrapper):
-    """An episode NLE ends at its own step limit is *truncated*, not terminated.
-
-    NLE (1.3) checks its step limit before counting the step, so the step that reaches it comes
-    back ``terminated=True, truncated=False`` with ``end_status`` ABORTED; a learner then takes
-    the limit for a real end and never bootstraps the value there. MiniHack counts its steps
-    this way (its limits are 50–400 steps, so every timed-out episode is affected); on the NetHack
-    tasks it happens when the TimeLimit and NLE's own 5000 coincide.
-    """
-
-    def step(self, action: object):  # type: ignore[no-untyped-def]
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        if terminated and info.get("end_status") == nle_base.NLE.StepStatus.ABORTED:
-            terminated, truncated = False, True
-        return obs, reward, terminated, truncated, info
 
 
 MINIHACK_PREFIX = "MiniHack-"
@@ -180,12 +162,14 @@ def default_extrinsic_coef(task: str) -> float:
     return 0.1 if task.startswith("NetHackScore") else 10.0
 
 
+@cache
 def default_max_episode_steps(task: str) -> int:
     """5000 steps on the NetHack tasks; a MiniHack task's own limit (each sets its own in its
     constructor: 50 for WoD-Easy, 350 for River, 200 by default), which its level is sized for."""
     if not is_minihack(task):
         return 5000
-    env = make_task(task)
+    check_task(task)
+    env = gym.make(task)
     try:
         return int(env.unwrapped._max_episode_steps)  # NLE keeps the limit it counts against here
     finally:
@@ -202,23 +186,24 @@ def make_task(
 ) -> gym.Env:
     """Builds one task with the policy's observation keys.
 
-    NetHack tasks get the paper's action set (``extended_actions``) and 5000 steps by default.
-    A MiniHack task keeps its own action set and, unless ``max_episode_steps`` is given, its
-    own episode limit; NLE's ``misc`` (the game waiting for an answer) is not among MiniHack's
-    observations, so it is left out.
+    NetHack tasks get the paper's action set (``extended_actions``); a MiniHack task keeps its
+    own, and NLE's ``misc`` (the game waiting for an answer), which MiniHack does not expose, is
+    left out of its keys. ``max_episode_steps`` defaults to the task's own
+    (:func:`default_max_episode_steps`).
+
+    The limit is Gymnasium's ``TimeLimit``, which truncates; NLE's own step limit is set one step
+    past it. NLE checks its limit before counting the step, so an episode it ends there comes
+    back ``terminated`` (as if it were over) and a learner would never bootstrap the value there.
     """
     check_task(task)
+    limit = max_episode_steps or default_max_episode_steps(task)
     if is_minihack(task):
-        keys = tuple(key for key in observation_keys if key != "misc")
-        spec = gym.spec(task)
-        if max_episode_steps is not None:  # the env counts its steps itself: give the limit to it
-            spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "max_episode_steps": max_episode_steps})
-        return StepLimitIsTruncation(gym.make(spec, observation_keys=keys, **kwargs))
-    if extended_actions:
+        observation_keys = tuple(key for key in observation_keys if key != "misc")
+    elif extended_actions:
         kwargs["actions"] = EXTENDED_ACTIONS
-    return StepLimitIsTruncation(gym.make(
-        task, observation_keys=observation_keys, max_episode_steps=max_episode_steps or 5000, **kwargs
-    ))
+    spec = gym.spec(task)
+    spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "max_episode_steps": limit + 1})
+    return gym.make(spec, observation_keys=observation_keys, max_episode_steps=limit, **kwargs)
 
 
 def action_count(task: str) -> int:

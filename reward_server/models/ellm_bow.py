@@ -128,6 +128,5 @@ class EllmBow(RewardModel):
         unhelpful = [self.similarity(text) for text, verdict in self.context.calibration if not verdict]
         if not unhelpful:
             return 0.0  # nothing to go on: pay every similarity
-        if not helpful:  # a goal written as text: above every message known to help no goal
-            return evidence_cut(helpful, unhelpful)
+        # without helpful ones (a goal written as text, no examples): above every unhelpful one
         return evidence_cut(helpful, unhelpful, false_positive_cost=len(helpful) / len(unhelpful))

@@ -74,6 +74,8 @@ def _question_key(config: ServerConfig, version: str) -> AnnotationKey:
 class RewardService:
     def __init__(self, config: ServerConfig, judge: LLMJudge | None = None) -> None:
         self.config = config
+        #: the goal with its examples, built once: every question and calibration message is under it
+        self.goal = config.goal_spec
         self.judge = judge or LLMJudge(judge_config(config))
         self.key = annotation_key(config)
         self.rank_key = ranking_key(config)
@@ -88,8 +90,8 @@ class RewardService:
             )
         )
         self.model = build_reward_model(config.reward_model, ModelContext(
-            settings=config, labels=self.labels, goal_text=goal_text(config.goal_spec),
-            calibration=calibration_examples(config.goal_spec),
+            settings=config, labels=self.labels, goal_text=goal_text(self.goal),
+            calibration=calibration_examples(self.goal),
         ))
         self.source = self.model.source
         #: whether messages are sent to the LLM (not for a model that needs none, nor offline)
@@ -186,7 +188,7 @@ class RewardService:
                 Path(f"{self.config.store}{suffix}").unlink(missing_ok=True)
 
     async def _preflight(self) -> None:
-        report = await self.judge.preflight(self.config.goal_spec)
+        report = await self.judge.preflight(self.goal)
         where = f" at {', '.join(self.config.api_base)}" if self.config.api_base else ""
         if report.outcome == "fatal":
             raise LLMPreflightFailed(f"--llm {self.config.llm}{where} cannot label: {report.detail}")
@@ -228,7 +230,7 @@ class RewardService:
             return
 
     async def _set_evidence(self) -> None:
-        examples = judge_calibration(self.config.goal_spec)
+        examples = judge_calibration(self.goal)
         digest = hashlib.sha256(json.dumps(examples).encode()).hexdigest()[:10]
         key = self.key
         name = f"calibration|{key.goal}|{key.prompt_version}|{key.model}|{key.label_mode}|{digest}"
@@ -237,7 +239,7 @@ class RewardService:
         if cached is not None:
             scores = json.loads(cached)
         else:
-            scores = [(await self.judge.judge(message, self.config.goal_spec)).score for message, _ in examples]
+            scores = [(await self.judge.judge(message, self.goal)).score for message, _ in examples]
             await self._run(store.set_meta, name, json.dumps(scores))
         helpful = [s for s, (_, v) in zip(scores, examples, strict=True) if v and s is not None]
         unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
@@ -461,10 +463,10 @@ class RewardService:
         self.metrics.annotations.labels(outcome="parsed" if judgement.parsed else "unparsable").inc()
 
     async def _judge(self, text: str) -> Judgement:
-        return await self.judge.judge(text, self.config.goal_spec)
+        return await self.judge.judge(text, self.goal)
 
     async def _compare(self, pair: tuple[str, str]) -> Judgement:
-        return await self.judge.compare(pair[0], pair[1], self.config.goal_spec)
+        return await self.judge.compare(pair[0], pair[1], self.goal)
 
     async def _store_preference(self, pair: tuple[str, str], judgement: Judgement) -> None:
         preference = StoredPreference(pair[0], pair[1], judgement.label, judgement.score, judgement.raw)

@@ -71,7 +71,8 @@ def test_episode_stats_count_what_the_agent_did():
     waits for an answer (NLE's ``misc``), kills are the hero's own."""
     from nle import nethack
 
-    from oni_rl.envs import _KILL, EnvFactory
+    from oni_rl.envs import EnvFactory
+    from oni_rl.episode_stats import _KILL
 
     assert _KILL.search("You kill the newt!") and _KILL.search("You destroy the kobold zombie!  Welcome!")
     assert not _KILL.search("The kitten kills the newt!") and not _KILL.search("You hear someone killed.")
