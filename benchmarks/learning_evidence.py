@@ -178,6 +178,12 @@ def table(args: argparse.Namespace) -> None:
                   f"{float(np.mean(column['intrinsic_return'])):.2f}"]
         print(f"| {arm} | {len(seeds)} | " + " | ".join(cells) + " |")
     print("(behaviour columns: mean over seeds of each run's mean over its tail episodes)")
+    print(f"\nper run: {named} over its tail; whole run: episodes, successes, episodes paid intrinsic reward")
+    for arm, seeds in figures.items():
+        for seed, run in seeds.items():
+            episodes = finished[arm][seed]
+            print(f"  {arm} seed {seed}: {run[metric]:.2f}; {len(episodes)} episodes, "
+                  f"{sum(e.success > 0 for e in episodes)} successes, {sum(e.intrinsic_return > 0 for e in episodes)} paid")
     for baseline in args.baseline:
         if baseline not in figures:
             continue
