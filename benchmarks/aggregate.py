@@ -46,6 +46,9 @@ def iqm_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
 def difference_interval(first: Sequence[float], second: Sequence[float], confidence: float = 0.95) -> Interval:
     """IQM(first) − IQM(second), each arm resampled on its own."""
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # every resample is the same: the interval is the point
+        point = float(a[0] - b[0])
+        return Interval(point, point, point)
 
     def statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return iqm(x, axis) - iqm(y, axis)

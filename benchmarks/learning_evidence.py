@@ -145,6 +145,26 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> Interv
     return Interval(statistic(a, b), float(low), float(high))
 
 
+def decide(arm: Sequence[float], baseline: Sequence[float], min_seeds: int,
+           unsolved: bool = False) -> tuple[Interval | None, str]:
+    """The pre-registered rule for one pair: IQM(arm) − IQM(baseline) with its 95% interval, and
+    what it decides: above 0 (the arm wins), below 0 (the baseline wins), or a tie. An arm short
+    of ``min_seeds`` decides nothing, and neither does an experiment where every run scored 0
+    (``unsolved``): an interval of [0, 0] there would read as a tie between arms that never met
+    the task."""
+    delta = difference_interval(arm, baseline) if len(arm) > 1 and len(baseline) > 1 else None
+    if min(len(arm), len(baseline)) < min_seeds:
+        return delta, f"fewer than {min_seeds} seeds: no verdict"
+    if unsolved:
+        return delta, "every arm at 0: decides nothing"
+    assert delta is not None
+    if delta.low > 0:
+        return delta, "above 0: the arm wins"
+    if delta.high < 0:
+        return delta, "below 0: the baseline wins"
+    return delta, "includes 0: a tie"
+
+
 def table(args: argparse.Namespace) -> None:
     runs, done, budget = load(args.experiment)
     if not runs:
@@ -182,24 +202,22 @@ def table(args: argparse.Namespace) -> None:
     for arm, seeds in figures.items():
         for seed, run in seeds.items():
             episodes = finished[arm][seed]
-            print(f"  {arm} seed {seed}: {run[metric]:.2f}; {len(episodes)} episodes, "
-                  f"{sum(e.success > 0 for e in episodes)} successes, {sum(e.intrinsic_return > 0 for e in episodes)} paid")
+            print(f"  {arm} seed {seed}: {run[metric]:.2f}; episodes {len(episodes)}, "
+                  f"successes {sum(e.success > 0 for e in episodes)}, paid {sum(e.intrinsic_return > 0 for e in episodes)}")
+    scores = {arm: [f[metric] for f in seeds.values()] for arm, seeds in figures.items()}
+    unsolved = not incomplete and not any(any(values) for values in scores.values())
+    if unsolved:
+        print(f"\nevery run of every arm has {named} 0: this experiment decides nothing (unsolved at this budget)")
     for baseline in args.baseline:
-        if baseline not in figures:
+        if baseline not in figures or len(figures) < 2:
             continue
         print(f"\nagainst {baseline}: IQM difference of the {named} [95% CI] and P(arm > {baseline}) [95% CI]")
-        base = [f[metric] for f in figures[baseline].values()]
-        for arm, seeds in figures.items():
+        for arm in figures:
             if arm == baseline:
                 continue
-            scores = [f[metric] for f in seeds.values()]
-            delta = difference_interval(scores, base) if len(scores) > 1 and len(base) > 1 else None
-            verdict = ("no verdict" if delta is None else "above 0" if delta.low > 0 else "below 0" if delta.high < 0
-                       else "includes 0")
-            if {arm, baseline} & incomplete:
-                verdict += ", incomplete: no verdict"
+            delta, verdict = decide(scores[arm], scores[baseline], args.min_seeds, unsolved)
             print(f"  {arm} − {baseline}: {delta or 'an arm with one seed: no interval'} ({verdict}); "
-                  f"P(improvement) {probability_of_improvement(scores, base)}")
+                  f"P(improvement) {probability_of_improvement(scores[arm], scores[baseline])}")
     curves = {arm: [runs[arm][s] for s in seeds] for arm, seeds in finished.items() if seeds}
     names = ((metric, named), ("extrinsic_return", "task return"), ("intrinsic_return", "intrinsic return"))
     plot = plot_iqm_curves(curves, budget, RESULTS / args.experiment / f"iqm_{metric}.png",

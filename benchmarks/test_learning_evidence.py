@@ -1,0 +1,40 @@
+"""The decision rules of benchmarks/learning_evidence.py, as its protocols state them."""
+
+from benchmarks.aggregate import difference_interval
+from benchmarks.learning_evidence import decide
+
+
+def test_a_clear_gap_is_a_win_and_its_mirror_a_loss():
+    high, low = [5.0, 6.0, 7.0, 6.5, 5.5], [1.0, 2.0, 1.5, 0.5, 1.2]
+    delta, verdict = decide(high, low, min_seeds=5)
+    assert delta is not None and delta.low > 0 and verdict.startswith("above 0")
+    _, verdict = decide(low, high, min_seeds=5)
+    assert verdict.startswith("below 0")
+
+
+def test_overlapping_arms_tie():
+    _, verdict = decide([1.0, 3.0, 2.0, 5.0, 0.0], [2.0, 1.0, 4.0, 0.5, 3.0], min_seeds=5)
+    assert verdict == "includes 0: a tie"
+
+
+def test_an_arm_short_of_its_seeds_decides_nothing_even_with_a_gap():
+    delta, verdict = decide([9.0, 9.5, 10.0], [0.0, 0.1, 0.2, 0.0, 0.1], min_seeds=5)
+    assert delta is not None and delta.low > 0  # the interval is still shown
+    assert "no verdict" in verdict
+
+
+def test_one_seed_has_no_interval():
+    delta, verdict = decide([1.0], [0.0], min_seeds=5)
+    assert delta is None and "no verdict" in verdict
+
+
+def test_every_arm_at_zero_decides_nothing_instead_of_a_tie():
+    zeros = [0.0] * 5
+    delta, verdict = decide(zeros, zeros, min_seeds=5, unsolved=True)
+    assert (delta.point, delta.low, delta.high) == (0.0, 0.0, 0.0)  # not NaN from a degenerate bootstrap
+    assert verdict == "every arm at 0: decides nothing"
+
+
+def test_two_constant_arms_have_an_exact_interval():
+    interval = difference_interval([0.25] * 5, [0.0] * 5)
+    assert (interval.point, interval.low, interval.high) == (0.25, 0.25, 0.25)
