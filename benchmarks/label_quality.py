@@ -17,7 +17,8 @@ worst confusions. ``--pairs N`` scores the ranking model's preferences on helpfu
 under that task's goal, labelled blind by ``data/minihack/RULES.md``) against the server's judge
 given the task's goal (``oni_rl.tasks.MINIHACK_GOALS``), with the cut the server sets for a goal
 nobody labelled; besides the per-message figures it prints the share of the junk *steps* that
-would be paid (messages weighted by how often random play showed them).
+would be paid (messages weighted by how often random play showed them). ``--counterexamples K``
+adds the table a user gets by naming the K junk messages paid most often as ``--goal-counterexample``.
 
 Variants (see ``VARIANTS``): prompt style (many-shot / paper / families / compact), label words
 (Yes/No, FOO/BAR, 1/0), decomposition of multi-sentence messages, an ensemble, and generate mode.
@@ -157,6 +158,8 @@ class Scored:
     scores: list[float]  # log-odds, or 0/1 labels in generate mode
     rate: float  # labels/s
     cut: float  # the server's cut (--calibration examples) for this judge; 0.5 in generate mode
+    #: (score, helpful?) of each calibration message that cut came from (logprob mode)
+    calibration: tuple[tuple[float, int], ...] = ()
 
 
 async def score_variant(
@@ -186,10 +189,15 @@ async def score_variant(
     if variant.label_mode == "logprob":  # what the server does at start: score the held-out examples
         examples = judge_calibration(goal)  # what the server scores for its cut
         judged = [(await judge.judge(m, goal)).score for m, _ in examples]
-        cut = evidence_cut([s for s, (_, v) in zip(judged, examples, strict=True) if v and s is not None],
-                           [s for s, (_, v) in zip(judged, examples, strict=True) if not v and s is not None])
-    cache[name] = Scored(scores, rate, cut)
+        calibration = tuple((s, v) for s, (_, v) in zip(judged, examples, strict=True) if s is not None)
+        cut = cut_from(calibration)
+    cache[name] = Scored(scores, rate, cut, calibration if variant.label_mode == "logprob" else ())
     return cache[name]
+
+
+def cut_from(calibration: Sequence[tuple[float, int]]) -> float:
+    """The server's cut from scored calibration messages: (score, helpful?) pairs."""
+    return evidence_cut([s for s, v in calibration if v], [s for s, v in calibration if not v])
 
 
 def server_config(args: argparse.Namespace, **settings: object) -> ServerConfig:
@@ -245,6 +253,7 @@ async def run_minihack(args: argparse.Namespace) -> None:
     unknown = sorted(set(args.minihack) - set(MINIHACK_GOALS))
     if unknown:
         raise SystemExit(f"no goal or labelled file for {', '.join(unknown)}; measured tasks: {', '.join(MINIHACK_GOALS)}")
+    rows: list[str] = []
     for task, text in MINIHACK_GOALS.items():
         path = MINIHACK_DATA / f"{task}.jsonl"
         if args.minihack and task not in args.minihack:
@@ -263,10 +272,39 @@ async def run_minihack(args: argparse.Namespace) -> None:
         print(f"| {task} | {len(messages)} | {sum(labels)} | {roc_auc(scored.scores, labels):.3f} | "
               f"{scored.cut:+.2f} | {at_cut.recall:.3f} | {at_cut.fpr:.3f} | {junk_paid / junk_steps:.4f} | "
               f"{sum(paid)} |", flush=True)
+        if args.counterexamples:
+            rows.append(with_counterexamples(task, messages, labels, counts, scored, paid, args.counterexamples))
         if args.examples:
             ranked = sorted(zip(scored.scores, messages, labels, paid, strict=True), reverse=True)
             print(f"    paid: {[(m, y) for _, m, y, p in ranked if p][: args.examples]}")
             print(f"    helpful, unpaid: {[m for _, m, y, p in ranked if y and not p][: args.examples]}")
+    if rows:
+        print(f"\nwith --goal-counterexample: the {args.counterexamples} junk messages the table above pays most "
+              "often, named as a user reading a first run's paid messages would (the cut rises above their scores; "
+              "the messages are asked the same question, so their scores are the ones above)")
+        print("| task | named | cut | recall | FPR (messages not named) | junk steps paid | junk steps paid, "
+              "messages not named |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("\n".join(rows))
+
+
+def with_counterexamples(task: str, messages: list[str], labels: list[int], counts: list[int], scored: Scored,
+                         paid: list[int], k: int) -> str:
+    """One table row: the cut and what it pays once the ``k`` junk messages paid most often are
+    given as counterexamples (the server adds them to the calibration messages, unhelpful)."""
+    junk_paid = sorted((c, i) for i, (c, y, p) in enumerate(zip(counts, labels, paid, strict=True)) if p and not y)
+    named = {i for _, i in junk_paid[::-1][:k]}
+    cut = cut_from([*scored.calibration, *((scored.scores[i], 0) for i in named)])
+    now = [int(score > cut) for score in scored.scores]
+    rest = [i for i in range(len(messages)) if i not in named]
+    at_cut = confusion([now[i] for i in rest], [labels[i] for i in rest])
+    junk_steps = sum(c for c, y in zip(counts, labels, strict=True) if not y)
+    rest_junk_steps = sum(counts[i] for i in rest if not labels[i])
+    rest_paid = sum(counts[i] for i in rest if now[i] and not labels[i])
+    recall = confusion(now, labels).recall
+    # the named messages score at most the cut, so every junk step still paid is one not named
+    return (f"| {task} | {len(named)} | {cut:+.2f} | {recall:.3f} | {at_cut.fpr:.3f} | "
+            f"{rest_paid / junk_steps:.4f} | {rest_paid / max(1, rest_junk_steps):.4f} |")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -354,6 +392,8 @@ def main() -> None:
                         "the first --variants entry is the judge")
     p.add_argument("--no-goal-examples", action="store_true",
                    help="--minihack: the goal's text alone (a goal nobody wrote examples for)")
+    p.add_argument("--counterexamples", type=int, default=0, metavar="K",
+                   help="--minihack: also the table with the K junk messages paid most often named as counterexamples")
     args = p.parse_args()
     if args.minihack is not None:
         args.variants = args.variants or ["many-shot-decomposed"]  # the server's default judge

@@ -9,10 +9,12 @@ import pytest
 
 from benchmarks.label_quality import (
     VARIANTS,
+    Scored,
     calibrated_predictions,
     confusion,
     roc_auc,
     score_variant,
+    with_counterexamples,
     zscore,
 )
 from reward_server.judging.prompts import PROMPT_STYLES
@@ -116,3 +118,18 @@ def test_pairwise_accuracy_from_labels_asks_each_message_once(fake_llm):
     assert accuracy == 1.0
     assert fake_llm.behaviour.requests <= len(messages)
     assert not any("Message 1:" in q for q in fake_llm.behaviour.questions)
+
+
+def test_naming_the_junk_paid_most_often_raises_the_cut_above_it():
+    """Junk calibration at -3 and -1 (cut -1); the table pays junk at 0.5 (seen 100 times) and 0.2
+    (10 times) and the helpful message at 2. Naming one counterexample names the 100-times message:
+    the cut rises to 0.5, the 0.2 message is unpaid too (scored below it), the helpful one stays paid."""
+    messages = ["helpful", "junk-often", "junk-rare", "junk-low"]
+    labels, counts, scores = [1, 0, 0, 0], [5, 100, 10, 1000], [2.0, 0.5, 0.2, -2.0]
+    scored = Scored(scores, 1.0, -1.0, ((-3.0, 0), (-1.0, 0)))
+    paid = [int(s > scored.cut) for s in scores]
+    row = with_counterexamples("T", messages, labels, counts, scored, paid, 1)
+    assert row == "| T | 1 | +0.50 | 1.000 | 0.000 | 0.0000 | 0.0000 |"
+    row = with_counterexamples("T", messages, labels, counts, Scored([2.0, 0.5, 0.7, -2.0], 1.0, -1.0,
+                                                                      ((-1.0, 0),)), [1, 1, 1, 0], 1)
+    assert row == "| T | 1 | +0.50 | 1.000 | 0.500 | 0.0090 | 0.0099 |"  # the rarer junk scores above it

@@ -31,11 +31,12 @@ class ServedReward(BaseModel):
     reward_model: str
     goal: str
     goal_examples: list[str] = []  # a server from before goals in words shows none
+    goal_counterexamples: list[str] = []  # nor counterexamples
     llm: str | None = None
 
 
 def check_reward_server(url: str, *, reward: str, goal: str, goal_examples: Sequence[str] = (),
-                        token: str | None = None, allow_mismatch: bool = False,
+                        goal_counterexamples: Sequence[str] = (), token: str | None = None, allow_mismatch: bool = False,
                         timeout: float = 10.0) -> ServedReward | None:
     """What the server at ``url`` serves, after checking it is ``reward`` and ``goal``.
 
@@ -64,7 +65,9 @@ def check_reward_server(url: str, *, reward: str, goal: str, goal_examples: Sequ
                     url, exc)
         return None
     asked = {"reward model (--reward)": (reward, served.reward_model), "goal (--server.goal)": (goal, served.goal),
-             "goal examples (--server.goal-example)": (list(goal_examples), served.goal_examples)}
+             "goal examples (--server.goal-example)": (list(goal_examples), served.goal_examples),
+             "goal counterexamples (--server.goal-counterexample)": (list(goal_counterexamples),
+                                                                   served.goal_counterexamples)}
     wrong = {name: pair for name, pair in asked.items() if pair[0] != pair[1]}
     if not wrong:
         log.info("reward server %s serves %s rewards for goal %s (llm %s)", url, served.reward_model, served.goal,

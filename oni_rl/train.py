@@ -84,7 +84,8 @@ def reward_server(config: TrainConfig) -> Iterator[str | None]:
         return
     if config.reward_server is not None:
         check_reward_server(config.reward_server, reward=config.reward, goal=config.server.goal,
-                            goal_examples=config.server.goal_example, token=config.token,
+                            goal_examples=config.server.goal_example,
+                            goal_counterexamples=config.server.goal_counterexample, token=config.token,
                             allow_mismatch=config.allow_server_mismatch)
         yield config.reward_server
         return

@@ -70,6 +70,9 @@ class ServerConfig(BaseSettings):
     goal_example: list[str] = Field([], description=(
         "a message that shows progress toward a goal written as text, labelled helpful in the judge's prompt "
         "(repeat for several, up to 16; the judge needs them: docs/reward-models.md)"))
+    goal_counterexample: list[str] = Field([], description=(
+        "a message of your task that is not progress (one a first run paid, say): never shown to the judge, "
+        "it raises the cut above its score (repeat, up to 64; any goal; docs/reward-models.md)"))
     label_mode: LabelMode = Field("logprob", description=(
         "logprob: one forward pass, the label from the yes/no log-odds (small models); generate: chain of "
         "thought, then parse a label (big models)"))
@@ -198,7 +201,7 @@ class ServerConfig(BaseSettings):
                              "or pass --insecure-no-token to serve without one")
         if self.preferences == "auto":
             self.preferences = "labels" if self.llm.startswith(EMBEDDED_PROVIDER + "/") else "pairwise"
-        Goal(self.goal, tuple(self.goal_example))  # a preset takes no examples; each is one line
+        _ = self.goal_spec  # building the Goal checks it: a preset takes no examples; each is one line
         style, decompose = labelling_defaults(self.llm)
         if self.prompt_style is None:
             self.prompt_style = style
@@ -209,7 +212,7 @@ class ServerConfig(BaseSettings):
     @property
     def goal_spec(self) -> Goal:
         """The goal with its examples: what every prompt and calibration message is built from."""
-        return Goal(self.goal, tuple(self.goal_example))
+        return Goal(self.goal, tuple(self.goal_example), tuple(self.goal_counterexample))
 
     @property
     def endpoint(self) -> Literal["chat", "completion"]:

@@ -48,11 +48,29 @@ class ScoreOut(BaseModel):
     scores: list[ScoreRow]
 
 
+class PaidRow(BaseModel):
+    message: str
+    count: int = Field(description="how often the wrappers reported it")
+    reward: float
+    score: float | None = Field(None, description="LLM log-odds of helpful (logprob mode)")
+
+
+class PaidOut(BaseModel):
+    version: int
+    threshold: float = Field(description="the log-odds cut now in force")
+    paid_messages: int = Field(description="distinct messages the table pays")
+    paid_share: float = Field(description=(
+        "share of all reported occurrences whose message the table pays (near 1: the reward is a step bonus)"))
+    messages: list[PaidRow] = Field(description="the paid messages, the most often reported first")
+
+
 class StatsOut(BaseModel):
     llm: str
     goal: str
     goal_examples: list[str] = Field(default_factory=list, description=(
         "the example messages of progress of a goal written as text (part of the question asked)"))
+    goal_counterexamples: list[str] = Field(default_factory=list, description=(
+        "messages the user says are not progress: they set the cut, not the question"))
     label_mode: str
     reward_model: str
     prompt_version: str

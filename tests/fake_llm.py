@@ -22,6 +22,7 @@ from aiohttp import web
 @dataclass
 class FakeLLMBehaviour:
     positive_words: tuple[str, ...] = ("kill", "gold")
+    strong_words: tuple[str, ...] = ()  # helpful with higher log-odds than the other positive words
     fail_first: int = 0  # answer 500 to this many requests first
     fail_status: int = 500
     delay: float = 0.0  # seconds before answering
@@ -95,8 +96,11 @@ class FakeLLMServer:
                     "None": [("1", -0.69), ("2", -0.69)]}[verdict]
             analysis = f"1 says {json.loads(pairs[-2])} and 2 says {json.loads(pairs[-1])}" if b.echo else "ok"
             return tops, f"<analysis>{analysis}</analysis><preference>{verdict}</preference>"
-        helpful = any(w in judged_message(question).lower() for w in b.positive_words)
+        judged = judged_message(question).lower()
+        helpful = any(w in judged for w in b.positive_words + b.strong_words)
         tops = [("Yes", -0.1), ("No", -2.4)] if helpful else [("No", -0.1), ("Yes", -2.4)]
+        if any(w in judged for w in b.strong_words):
+            tops = [("Yes", -0.01), ("No", -5.0)]
         analysis = f"The message {json.loads(judged_message(question))} is plain game text." if b.echo else "ok"
         answer = f"<knowledge>NetHack.</knowledge><analysis>{analysis}</analysis><label>{'FOO' if helpful else 'BAR'}</label>"
         if b.garbage:

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from oni_wrappers.messages import normalize_message
-from reward_server.api.openapi import ENDPOINTS, openapi_spec
+from reward_server.api.openapi import ENDPOINTS, MAX_PAID_LISTED, openapi_spec
 from reward_server.api.origins import HostNotAllowed, host_guard
 from reward_server.config import ServerConfig
 from reward_server.judging.judge import LLMJudge
@@ -202,6 +202,18 @@ async def post_score(request: web.Request) -> web.Response:
     return web.Response(text=out.model_dump_json(), content_type="application/json")
 
 
+async def get_paid(request: web.Request) -> web.Response:
+    raw = request.query.get("limit", "50")
+    try:
+        limit = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "'limit' must be an integer", raw[:100]) from exc
+    if not 1 <= limit <= MAX_PAID_LISTED:
+        raise ApiError(400, f"'limit' must be between 1 and {MAX_PAID_LISTED}", raw[:100])
+    out = await request.app[SERVICE_KEY].paid(limit)
+    return web.Response(text=out.model_dump_json(), content_type="application/json")
+
+
 async def get_limits(request: web.Request) -> web.Response:
     config = request.app[SERVICE_KEY].config
     out = LimitsOut(
@@ -278,6 +290,7 @@ def create_app(config: ServerConfig, judge: LLMJudge | None = None) -> web.Appli
         "/v1/score": post_score,
         "/v1/limits": get_limits,
         "/v1/stats": get_stats,
+        "/v1/paid": get_paid,
         "/healthz": get_health,
         "/metrics": get_metrics,
         "/openapi.json": get_openapi,

@@ -18,6 +18,7 @@ from reward_server.schemas import (
     LimitsOut,
     MessagesAccepted,
     MessagesIn,
+    PaidOut,
     RewardsOut,
     ScoreIn,
     ScoreOut,
@@ -25,6 +26,8 @@ from reward_server.schemas import (
 )
 
 REF = "#/components/schemas/{model}"
+#: the most messages ``GET /v1/paid`` lists in one answer
+MAX_PAID_LISTED = 1000
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("post", "/v1/score", "Score arbitrary messages with the current reward model", ScoreIn, ScoreOut),
     Endpoint("get", "/v1/limits", "Batch, message and body size limits (clients split to fit)", None, LimitsOut),
     Endpoint("get", "/v1/stats", "Queue, LLM, circuit-breaker and table figures", None, StatsOut),
+    Endpoint("get", "/v1/paid", "The messages the table pays, the most often reported first", None, PaidOut,
+             (("limit", f"how many to list (1 to {MAX_PAID_LISTED}; default 50)"),)),
     Endpoint("get", "/healthz", "Health (no token needed): 200 ok, or 503 degraded with reasons", None, HealthOut),
     Endpoint("get", "/metrics", "Prometheus metrics", content_type="text/plain"),
     Endpoint("get", "/openapi.json", "This description"),

@@ -7,6 +7,9 @@ task nobody labelled, such as a MiniHack level. What the judge can be told about
 labels: the sentence itself, the examples that help *no* goal (prompts, walls, "You can't ...")
 labelled unhelpful, and, if the user gives them, a few example messages of progress, labelled
 helpful. How the cut is set for such a goal: ``prompts.judge_calibration`` and docs/reward-models.md.
+Any goal may also carry counterexamples: messages of the user's task that are not progress
+(typically ones a first run paid). No prompt shows them; they join the calibration messages, so
+the cut rises above their scores.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ GOALS: tuple[str, ...] = tuple(GOAL_PREFERENCES)
 MAX_GOAL_CHARS = 300
 #: At most this many example messages of progress (each one is a line of every prompt).
 MAX_GOAL_EXAMPLES = 16
+#: At most this many counterexamples (each is judged once, at start, and kept in the store).
+MAX_GOAL_COUNTEREXAMPLES = 64
 
 
 def is_preset(goal: str) -> bool:
@@ -74,11 +79,16 @@ class Goal:
 
     ``text`` is a preset's name or the task in words; ``examples`` are messages the user expects
     when the agent progresses ("You succeed in unlocking the door."). The judge sees them labelled
-    helpful; a preset has labelled examples of its own and takes none.
+    helpful; a preset has labelled examples of its own and takes none. ``counterexamples`` are
+    messages of the user's task that are *not* progress ("It's solid stone." on a level where
+    walking into rock is all a random agent does). The judge is never shown them: they are
+    evidence for its cut, which rises above their scores, so a message the judge rates no higher
+    than one of them goes unpaid. Any goal takes them; they change no prompt, so no stored answer.
     """
 
     text: str
     examples: tuple[str, ...] = ()
+    counterexamples: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_goal(self.text)
@@ -91,6 +101,15 @@ class Goal:
             _check_line(example, f"the goal example {example[:40]!r}")
         if len(set(self.examples)) != len(self.examples):
             raise ValueError("the goal examples repeat a message")
+        if len(self.counterexamples) > MAX_GOAL_COUNTEREXAMPLES:
+            raise ValueError(f"{len(self.counterexamples)} goal counterexamples; at most {MAX_GOAL_COUNTEREXAMPLES}")
+        for counterexample in self.counterexamples:
+            _check_line(counterexample, f"the goal counterexample {counterexample[:40]!r}")
+        if len(set(self.counterexamples)) != len(self.counterexamples):
+            raise ValueError("the goal counterexamples repeat a message")
+        both = sorted(set(self.examples) & set(self.counterexamples))
+        if both:
+            raise ValueError(f"{both[0]!r} is both a goal example (progress) and a counterexample (not progress)")
 
 
 GoalLike = str | Goal

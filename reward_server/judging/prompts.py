@@ -336,11 +336,12 @@ def calibration_examples(goal: GoalLike) -> list[tuple[str, int]]:
 
     A preset's are labelled messages no prompt shows. A goal written as text gets the ``junk``
     ones (unhelpful under any goal) and the user's examples of progress (helpful): a learned
-    model has not seen them, so they are evidence for its cut. The judge's own cut uses
-    :func:`judge_calibration` instead.
+    model has not seen them, so they are evidence for its cut. The user's counterexamples, if
+    any, are unhelpful ones. The judge's own cut uses :func:`judge_calibration` instead.
     """
     goal = as_goal(goal)
-    return _labelled(_CALIBRATION_MESSAGES, goal) + [(m, 1) for m in goal.examples]
+    return (_labelled(_CALIBRATION_MESSAGES, goal) + [(m, 1) for m in goal.examples]
+            + [(m, 0) for m in goal.counterexamples])
 
 
 def judge_calibration(goal: GoalLike) -> list[tuple[str, int]]:
@@ -351,10 +352,11 @@ def judge_calibration(goal: GoalLike) -> list[tuple[str, int]]:
     its own prompt would be asked a different question than the messages are. So the cut is the
     highest junk score (:func:`~reward_server.models.calibration.evidence_cut`): a message is
     paid when the judge, shown the goal and its examples, rates it above every message known to
-    help no goal.
+    help no goal. The user's counterexamples (no prompt shows them either) are unhelpful ones
+    for any goal: for a goal written as text the cut rises above each of their scores.
     """
     goal = as_goal(goal)
-    return _labelled(_CALIBRATION_MESSAGES, goal)
+    return _labelled(_CALIBRATION_MESSAGES, goal) + [(m, 0) for m in goal.counterexamples]
 
 
 def many_shot_text(

@@ -37,7 +37,7 @@ from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
 from reward_server.models.labels import Labels
 from reward_server.models.registry import build_reward_model
 from reward_server.models.trainer import Trainer
-from reward_server.schemas import ScoreRow, StatsOut
+from reward_server.schemas import PaidOut, PaidRow, ScoreRow, StatsOut
 from reward_server.serial import SerialThread
 from reward_server.service.metrics import ServerMetrics
 from reward_server.service.reward_table import RewardTable
@@ -384,11 +384,28 @@ class RewardService:
             for text, reward in zip(texts, rewards, strict=True)
         ]
 
+    async def paid(self, limit: int) -> PaidOut:
+        """The messages the table pays, the most often reported first, and the share of reports
+        they make up: what to read before a long run. A message listed here that is not progress
+        on the user's task is a ``--goal-counterexample``."""
+        paid = {text: reward for text, reward in self.table.rewards.items() if reward > 0}
+        store = self._require_store()
+        counts = await self._run(store.occurrences, list(paid))
+        total = await self._run(store.total_occurrences)
+        top = sorted(paid, key=lambda text: (-counts.get(text, 0), text))[:limit]
+        return PaidOut(
+            version=self.table.version, threshold=self.labels.calibrator.threshold, paid_messages=len(paid),
+            paid_share=sum(counts.values()) / total if total else 0.0,
+            messages=[PaidRow(message=t, count=counts.get(t, 0), reward=paid[t], score=self.labels.score(t))
+                      for t in top],
+        )
+
     def stats(self) -> StatsOut:
         return StatsOut(
             llm=self.config.llm,
             goal=self.config.goal,
             goal_examples=list(self.config.goal_example),
+            goal_counterexamples=list(self.config.goal_counterexample),
             label_mode=self.config.label_mode,
             reward_model=self.config.reward_model,
             prompt_version=self.key.prompt_version,

@@ -249,6 +249,20 @@ class Store:
     def message_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
+    def occurrences(self, texts: Iterable[str]) -> dict[str, int]:
+        """How often the wrappers reported each of ``texts`` (the stored ones)."""
+        found: dict[str, int] = {}
+        texts = list(texts)
+        for start in range(0, len(texts), 500):
+            chunk = texts[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT text, count FROM messages WHERE text IN ({marks})", chunk))
+        return found
+
+    def total_occurrences(self) -> int:
+        """Every report of every message: the steps (and envs) that showed one."""
+        return int(self._db.execute("SELECT COALESCE(SUM(count), 0) FROM messages").fetchone()[0])
+
     def unannotated(self, key: AnnotationKey, limit: int = -1) -> list[str]:
         """Messages without an annotation under ``key`` (the durable queue), oldest first;
         with ``limit``, only the newest ``limit`` of them (still oldest first)."""

@@ -214,3 +214,6 @@ def test_an_external_server_with_other_goal_examples_is_refused(fake_llm: FakeLL
         assert check_reward_server(server.url, reward="retrieval", goal=goal, goal_examples=examples) is not None
         with pytest.raises(ServerMismatch, match="goal examples .* asks for \\[\\], the server serves "):
             check_reward_server(server.url, reward="retrieval", goal=goal)
+        with pytest.raises(ServerMismatch, match="goal counterexamples .* asks for \\['You hear some noises.'\\]"):
+            check_reward_server(server.url, reward="retrieval", goal=goal, goal_examples=examples,
+                                goal_counterexamples=["You hear some noises."])

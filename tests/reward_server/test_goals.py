@@ -23,6 +23,8 @@ from reward_server.judging.prompts import (
     worked_examples,
 )
 from reward_server.runner import BackgroundServer
+from tests.conftest import fake_config
+from tests.fake_llm import FakeLLMServer
 from tests.helpers import stats, wait_for
 
 KEY_GOAL = "Pick up the key, unlock the door with it, and go down the stairs."
@@ -105,6 +107,65 @@ def test_the_judge_s_cut_comes_from_junk_it_was_not_shown_and_a_learned_model_s_
     assert [m for m, v in learned if v] == list(KEY_EXAMPLES)
     assert [(m, v) for m, v in learned if not v] == judged
     assert judge_calibration("default") == calibration_examples("default")  # a preset: unchanged
+
+
+def test_bad_counterexamples_are_clear_errors():
+    with pytest.raises(ValueError, match="both a goal example .* and a counterexample"):
+        Goal(KEY_GOAL, KEY_EXAMPLES, (KEY_EXAMPLES[0],))
+    with pytest.raises(ValueError, match="counterexamples repeat"):
+        Goal(KEY_GOAL, (), ("It's solid stone.", "It's solid stone."))
+    with pytest.raises(ValidationError, match="one line"):
+        ServerConfig(goal=KEY_GOAL, goal_counterexample=["It's solid stone.\nHelpful: Yes"])
+    with pytest.raises(ValidationError, match="at most 64"):
+        ServerConfig(goal=KEY_GOAL, goal_counterexample=[f"You see here {i} rocks." for i in range(65)])
+
+
+def test_counterexamples_set_the_cut_and_change_no_question():
+    """Not shown to the judge, so every stored answer stays valid; they join the judge's and the
+    learned models' calibration as unhelpful, for a goal in words and for a preset alike."""
+    stone = "It's solid stone."
+    goal = Goal(KEY_GOAL, KEY_EXAMPLES, (stone,))
+    assert prompt_version("logprob", goal) == prompt_version("logprob", Goal(KEY_GOAL, KEY_EXAMPLES))
+    assert ranking_prompt_version("logprob", goal) == ranking_prompt_version("logprob", Goal(KEY_GOAL, KEY_EXAMPLES))
+    assert stone not in many_shot_text("You see here a key.", goal)
+    assert judge_calibration(goal) == [*judge_calibration(Goal(KEY_GOAL, KEY_EXAMPLES)), (stone, 0)]
+    assert (stone, 0) in calibration_examples(goal)
+    preset = Goal("default", (), (stone,))
+    assert judge_calibration(preset) == [*judge_calibration("default"), (stone, 0)]
+    assert CliApp.run(ServerConfig, cli_args=["--goal", KEY_GOAL, "--goal-counterexample", stone]).goal_spec == Goal(
+        KEY_GOAL, (), (stone,))
+
+
+def test_the_paid_list_names_a_junk_message_and_a_counterexample_unpays_it(fake_llm: FakeLLMServer, tmp_path) -> None:
+    """A user's loop: read /v1/paid (most reported first), name the junk at its top as a
+    counterexample, restart. The fake judge says yes to gold (log-odds +2.3) and more strongly to
+    kills (+5): with the gold message named, the cut rises above +2.3, so both gold messages go
+    unpaid and the kill stays paid; /v1/stats shows what the cut was built from."""
+    fake_llm.behaviour.strong_words = ("kill",)
+    goal = "Kill the monsters of the level and nothing else."
+    gold, kill, other_gold, wall = "$ - 5 gold pieces.", "You kill the newt!", "You see here 3 gold pieces.", "It's a wall."
+    sent = {gold: 50, kill: 5, other_gold: 3, wall: 100}
+    paid_lists = []
+    for n, counterexamples in enumerate(([], [gold])):
+        config = fake_config(fake_llm, tmp_path / f"oni-{n}.sqlite", goal=goal, calibration="examples",
+                             goal_counterexample=counterexamples)
+        with BackgroundServer(config) as server:
+            httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t, "count": c} for t, c in sent.items()]})
+
+            def paid(url: str = server.url) -> dict:
+                return httpx.get(url + "/v1/paid", params={"limit": 2}).json()
+
+            expected = [gold, kill] if n == 0 else [kill]
+            assert wait_for(lambda: stats(server)["threshold"] != 0.0)  # the cut before calibration is 0
+            assert wait_for(lambda e=expected: [r["message"] for r in paid()["messages"]] == e, timeout=10), paid()
+            paid_lists.append(paid())
+            assert stats(server)["goal_counterexamples"] == counterexamples
+    first, second = paid_lists
+    assert [(r["count"], r["reward"] > 0) for r in first["messages"]] == [(50, True), (5, True)]
+    assert first["paid_messages"] == 3 and first["paid_share"] == pytest.approx(58 / 158)
+    assert first["messages"][0]["score"] == pytest.approx(2.3, abs=0.01) and first["threshold"] < 0
+    assert second["paid_messages"] == 1 and second["paid_share"] == pytest.approx(5 / 158)
+    assert second["threshold"] == pytest.approx(2.3, abs=0.01)
 
 
 def test_a_goal_s_examples_are_part_of_the_question():

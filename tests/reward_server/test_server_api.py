@@ -86,6 +86,11 @@ def test_bad_since_is_400_and_unknown_route_is_json_404(fake_server):
     assert_json_error(httpx.get(fake_server.url + "/v1/nothing"), 404)
 
 
+@pytest.mark.parametrize("limit", ["abc", "0", "1001", "-5", "1e3"])
+def test_a_bad_paid_limit_is_400(fake_server, limit):
+    assert_json_error(httpx.get(fake_server.url + "/v1/paid", params={"limit": limit}), 400)
+
+
 def test_score_rejects_wrong_types(fake_server):
     assert_json_error(post(fake_server, "/v1/score", json={"messages": [1, 2]}), 422)
 
