@@ -340,8 +340,9 @@ class RewardClient:
         if stale and not self.stale:
             logger.warning(
                 "reward table from %s not synced for over %.0fs: envs are paid from the last table "
-                "(version %d); last error: %s", self.server_url, self.stale_after, self.version,
-                self.stats.last_error,
+                "(version %d); %s", self.server_url, self.stale_after, self.version,
+                f"last error: {self.stats.last_error}" if self.stats.last_error else
+                "no request has failed: the process was paused or starved of CPU, or syncs are set further apart",
             )
         if stale != self.stale:
             self.stale = stale
