@@ -43,7 +43,7 @@ from reward_server.config import ServerConfig
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, labelling_defaults
 from reward_server.judging.judge import LLMJudge
 from reward_server.judging.prompts import Goal, GoalLike, judge_calibration
-from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
+from reward_server.models.calibration import ThresholdCalibrator, cut_above_counterexamples, evidence_cut
 from reward_server.models.ranking import debiased_preferences
 from reward_server.service import judge_config
 from reward_server.storage.store import StoredPreference
@@ -294,7 +294,8 @@ def with_counterexamples(task: str, messages: list[str], labels: list[int], coun
     given as counterexamples (the server adds them to the calibration messages, unhelpful)."""
     junk_paid = sorted((c, i) for i, (c, y, p) in enumerate(zip(counts, labels, paid, strict=True)) if p and not y)
     named = {i for _, i in junk_paid[::-1][:k]}
-    cut = cut_from([*scored.calibration, *((scored.scores[i], 0) for i in named)])
+    cut = cut_above_counterexamples(cut_from([*scored.calibration, *((scored.scores[i], 0) for i in named)]),
+                                    [scored.scores[i] for i in named])  # as the server sets it
     now = [int(score > cut) for score in scored.scores]
     rest = [i for i in range(len(messages)) if i not in named]
     at_cut = confusion([now[i] for i in rest], [labels[i] for i in rest])
@@ -395,6 +396,12 @@ def main() -> None:
     p.add_argument("--counterexamples", type=int, default=0, metavar="K",
                    help="--minihack: also the table with the K junk messages paid most often named as counterexamples")
     args = p.parse_args()
+    if args.counterexamples < 0:
+        p.error("--counterexamples is a number of messages (0 or more)")
+    if args.counterexamples and args.minihack is None:
+        p.error("--counterexamples measures the MiniHack tasks: add --minihack")
+    if args.counterexamples and args.variants and VARIANTS[args.variants[0]].label_mode != "logprob":
+        p.error("--counterexamples raises a log-odds cut: the judge must be a logprob variant")
     if args.minihack is not None:
         args.variants = args.variants or ["many-shot-decomposed"]  # the server's default judge
         asyncio.run(run_minihack(args))

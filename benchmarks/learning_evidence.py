@@ -151,13 +151,16 @@ def decide(arm: Sequence[float], baseline: Sequence[float], min_seeds: int,
     what it decides: above 0 (the arm wins), below 0 (the baseline wins), or a tie. An arm short
     of ``min_seeds`` decides nothing, and neither does an experiment where every run scored 0
     (``unsolved``): an interval of [0, 0] there would read as a tie between arms that never met
-    the task."""
+    the task. A protocol's "every arm at 0" is read strictly, as every run of every arm at 0: an
+    arm with one seed above 0 has an IQM of 0 over five seeds, yet it met the task, so its pairs
+    are decided by their intervals."""
     delta = difference_interval(arm, baseline) if len(arm) > 1 and len(baseline) > 1 else None
     if min(len(arm), len(baseline)) < min_seeds:
         return delta, f"fewer than {min_seeds} seeds: no verdict"
     if unsolved:
         return delta, "every arm at 0: decides nothing"
-    assert delta is not None
+    if delta is None:
+        return None, "one seed: no interval, no verdict"
     if delta.low > 0:
         return delta, "above 0: the arm wins"
     if delta.high < 0:

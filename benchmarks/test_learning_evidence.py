@@ -26,6 +26,8 @@ def test_an_arm_short_of_its_seeds_decides_nothing_even_with_a_gap():
 def test_one_seed_has_no_interval():
     delta, verdict = decide([1.0], [0.0], min_seeds=5)
     assert delta is None and "no verdict" in verdict
+    delta, verdict = decide([1.0], [0.0], min_seeds=1)  # a pilot's setting: still no interval to decide on
+    assert delta is None and verdict == "one seed: no interval, no verdict"
 
 
 def test_every_arm_at_zero_decides_nothing_instead_of_a_tie():

@@ -66,8 +66,9 @@ def check_reward_server(url: str, *, reward: str, goal: str, goal_examples: Sequ
         return None
     asked = {"reward model (--reward)": (reward, served.reward_model), "goal (--server.goal)": (goal, served.goal),
              "goal examples (--server.goal-example)": (list(goal_examples), served.goal_examples),
-             "goal counterexamples (--server.goal-counterexample)": (list(goal_counterexamples),
-                                                                   served.goal_counterexamples)}
+             # their order changes nothing (each only raises the cut)
+             "goal counterexamples (--server.goal-counterexample)": (sorted(goal_counterexamples),
+                                                                   sorted(served.goal_counterexamples))}
     wrong = {name: pair for name, pair in asked.items() if pair[0] != pair[1]}
     if not wrong:
         log.info("reward server %s serves %s rewards for goal %s (llm %s)", url, served.reward_model, served.goal,

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reward_server.judging.embedded_llm import DEFAULT_EMBEDDED_MODEL, EMBEDDED_PROVIDER, labelling_defaults
 from reward_server.judging.goals import GOALS, Goal, check_goal
-from reward_server.judging.prompts import LabelMode, PromptStyle
+from reward_server.judging.prompts import LabelMode, PromptStyle, labelled_helpful
 from reward_server.judging.providers import OPENAI_COMPATIBLE, provider_of
 from reward_server.models.calibration import CalibrationMode
 from reward_server.models.registry import REWARD_MODELS, describe_models
@@ -71,8 +71,8 @@ class ServerConfig(BaseSettings):
         "a message that shows progress toward a goal written as text, labelled helpful in the judge's prompt "
         "(repeat for several, up to 16; the judge needs them: docs/reward-models.md)"))
     goal_counterexample: list[str] = Field([], description=(
-        "a message of your task that is not progress (one a first run paid, say): never shown to the judge, "
-        "it raises the cut above its score (repeat, up to 64; any goal; docs/reward-models.md)"))
+        "a message of your task that is not progress (one GET /v1/paid lists, say): never paid, never shown to "
+        "the judge, and the judge's cut rises to its score (repeat, up to 64; any goal; docs/reward-models.md)"))
     label_mode: LabelMode = Field("logprob", description=(
         "logprob: one forward pass, the label from the yes/no log-odds (small models); generate: chain of "
         "thought, then parse a label (big models)"))
@@ -201,13 +201,28 @@ class ServerConfig(BaseSettings):
                              "or pass --insecure-no-token to serve without one")
         if self.preferences == "auto":
             self.preferences = "labels" if self.llm.startswith(EMBEDDED_PROVIDER + "/") else "pairwise"
-        _ = self.goal_spec  # building the Goal checks it: a preset takes no examples; each is one line
+        goal = self.goal_spec  # building the Goal checks it: a preset takes no examples; each is one line
+        if goal.counterexamples:
+            self._check_counterexamples(goal)
         style, decompose = labelling_defaults(self.llm)
         if self.prompt_style is None:
             self.prompt_style = style
         if self.decompose is None:
             self.decompose = decompose
         return self
+
+    def _check_counterexamples(self, goal: Goal) -> None:
+        if self.label_mode != "logprob" or self.calibration != "examples":
+            raise ValueError("--goal-counterexample raises the cut the judge's scores set from evidence: it needs "
+                             "--label-mode logprob and --calibration examples (the defaults)")
+        for text in goal.counterexamples:
+            if len(text) > self.max_message_chars:
+                raise ValueError(f"the goal counterexample {text[:40]!r} is {len(text)} characters; messages are at "
+                                 f"most --max-message-chars ({self.max_message_chars})")
+        helpful = sorted(set(goal.counterexamples) & labelled_helpful(goal))
+        if helpful:
+            raise ValueError(f"{helpful[0]!r} is labelled helpful under the goal {goal.text!r} (its examples or "
+                             "calibration messages): it cannot also be a counterexample")
 
     @property
     def goal_spec(self) -> Goal:

@@ -57,10 +57,13 @@ class PaidRow(BaseModel):
 
 class PaidOut(BaseModel):
     version: int
-    threshold: float = Field(description="the log-odds cut now in force")
+    threshold: float | None = Field(description=(
+        "the LLM log-odds cut while the table is the LLM's labels (retrieval; a learned model before its "
+        "first fit); null when a model serves its own"))
     paid_messages: int = Field(description="distinct messages the table pays")
     paid_share: float = Field(description=(
-        "share of all reported occurrences whose message the table pays (near 1: the reward is a step bonus)"))
+        "share of the reported messages (steps that showed one, summed over envs) whose message is paid; the "
+        "wrapper pays a message less each time it repeats in an episode"))
     messages: list[PaidRow] = Field(description="the paid messages, the most often reported first")
 
 

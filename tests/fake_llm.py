@@ -23,6 +23,7 @@ from aiohttp import web
 class FakeLLMBehaviour:
     positive_words: tuple[str, ...] = ("kill", "gold")
     strong_words: tuple[str, ...] = ()  # helpful with higher log-odds than the other positive words
+    helpful_margin: float = 2.3  # yes-vs-no log-odds of a positive word's message (a rerun's noise: change it)
     fail_first: int = 0  # answer 500 to this many requests first
     fail_status: int = 500
     delay: float = 0.0  # seconds before answering
@@ -98,7 +99,7 @@ class FakeLLMServer:
             return tops, f"<analysis>{analysis}</analysis><preference>{verdict}</preference>"
         judged = judged_message(question).lower()
         helpful = any(w in judged for w in b.positive_words + b.strong_words)
-        tops = [("Yes", -0.1), ("No", -2.4)] if helpful else [("No", -0.1), ("Yes", -2.4)]
+        tops = [("Yes", -0.1), ("No", -0.1 - b.helpful_margin)] if helpful else [("No", -0.1), ("Yes", -2.4)]
         if any(w in judged for w in b.strong_words):
             tops = [("Yes", -0.01), ("No", -5.0)]
         analysis = f"The message {json.loads(judged_message(question))} is plain game text." if b.echo else "ok"

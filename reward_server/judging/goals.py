@@ -35,7 +35,7 @@ GOALS: tuple[str, ...] = tuple(GOAL_PREFERENCES)
 MAX_GOAL_CHARS = 300
 #: At most this many example messages of progress (each one is a line of every prompt).
 MAX_GOAL_EXAMPLES = 16
-#: At most this many counterexamples (each is judged once, at start, and kept in the store).
+#: At most this many counterexamples (judged with the calibration messages at start; scores kept in the store).
 MAX_GOAL_COUNTEREXAMPLES = 64
 
 
@@ -44,15 +44,16 @@ def is_preset(goal: str) -> bool:
     return goal in GOAL_PREFERENCES
 
 
-def _check_line(text: str, what: str) -> None:
+def _check_line(text: str, what: str, max_chars: int | None = MAX_GOAL_CHARS,
+                why_trimmed: str = "it is part of every stored answer's key") -> None:
     if not text.strip():
         raise ValueError(f"{what} is empty")
-    if len(text) > MAX_GOAL_CHARS:
-        raise ValueError(f"{what} is {len(text)} characters; at most {MAX_GOAL_CHARS}")
+    if max_chars is not None and len(text) > max_chars:
+        raise ValueError(f"{what} is {len(text)} characters; at most {max_chars}")
     if not text.isprintable():
         raise ValueError(f"{what} must be one line of printable text (no line breaks or control characters)")
     if text != text.strip():
-        raise ValueError(f"{what} has spaces around it; give it trimmed (it is part of every stored answer's key)")
+        raise ValueError(f"{what} has spaces around it; give it trimmed ({why_trimmed})")
 
 
 def check_goal(goal: str) -> str:
@@ -83,7 +84,8 @@ class Goal:
     messages of the user's task that are *not* progress ("It's solid stone." on a level where
     walking into rock is all a random agent does). The judge is never shown them: they are
     evidence for its cut, which rises above their scores, so a message the judge rates no higher
-    than one of them goes unpaid. Any goal takes them; they change no prompt, so no stored answer.
+    than one of them goes unpaid, and they are never paid themselves. Any goal takes them; they
+    change no prompt, so no stored answer.
     """
 
     text: str
@@ -103,8 +105,9 @@ class Goal:
             raise ValueError("the goal examples repeat a message")
         if len(self.counterexamples) > MAX_GOAL_COUNTEREXAMPLES:
             raise ValueError(f"{len(self.counterexamples)} goal counterexamples; at most {MAX_GOAL_COUNTEREXAMPLES}")
-        for counterexample in self.counterexamples:
-            _check_line(counterexample, f"the goal counterexample {counterexample[:40]!r}")
+        for counterexample in self.counterexamples:  # as long as a message may be: the server checks its limit
+            _check_line(counterexample, f"the goal counterexample {counterexample[:40]!r}", max_chars=None,
+                        why_trimmed="messages are stored trimmed, so it would match none")
         if len(set(self.counterexamples)) != len(self.counterexamples):
             raise ValueError("the goal counterexamples repeat a message")
         both = sorted(set(self.examples) & set(self.counterexamples))

@@ -344,6 +344,14 @@ def calibration_examples(goal: GoalLike) -> list[tuple[str, int]]:
             + [(m, 0) for m in goal.counterexamples])
 
 
+def labelled_helpful(goal: GoalLike) -> set[str]:
+    """Every message a prompt or calibration list labels helpful under ``goal``: none of them can
+    also be the user's counterexample."""
+    goal = as_goal(goal)
+    shown = {m for style in PROMPT_STYLES for m, v in worked_examples(goal, style) if v}  # type: ignore[arg-type]
+    return shown | {m for m, v in calibration_examples(goal) if v}
+
+
 def judge_calibration(goal: GoalLike) -> list[tuple[str, int]]:
     """(message, helpful?) pairs for the judge's log-odds cut: only messages its prompt does not show.
 

@@ -59,6 +59,16 @@ def evidence_cut(helpful: Sequence[float], unhelpful: Sequence[float], false_pos
     return min(candidates, key=cost)
 
 
+def cut_above_counterexamples(cut: float, counterexample_scores: Iterable[float]) -> float:
+    """``cut`` raised to the highest score of a message the user named as not progress.
+
+    :func:`evidence_cut` weighs paid junk against missed progress; a counterexample is the user's
+    word, not a weight, so the cut is at least its score (labels are ``score > cut``: it goes
+    unpaid, and so does anything the judge rates no higher).
+    """
+    return max([cut, *counterexample_scores])
+
+
 class ThresholdCalibrator:
     """The running log-odds cut over every score of one question (see the module docstring)."""
 

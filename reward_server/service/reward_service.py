@@ -33,7 +33,7 @@ from reward_server.judging.prompts import (
     ranking_prompt_version,
 )
 from reward_server.models.base import ModelContext
-from reward_server.models.calibration import ThresholdCalibrator, evidence_cut
+from reward_server.models.calibration import ThresholdCalibrator, cut_above_counterexamples, evidence_cut
 from reward_server.models.labels import Labels
 from reward_server.models.registry import build_reward_model
 from reward_server.models.trainer import Trainer
@@ -76,6 +76,7 @@ class RewardService:
         self.config = config
         #: the goal with its examples, built once: every question and calibration message is under it
         self.goal = config.goal_spec
+        self._counterexamples = frozenset(self.goal.counterexamples)
         self.judge = judge or LLMJudge(judge_config(config))
         self.key = annotation_key(config)
         self.rank_key = ranking_key(config)
@@ -246,6 +247,11 @@ class RewardService:
         if any(v for _, v in examples) and not helpful:  # a preset's helpful side went unscored: not a text goal
             raise ValueError("no helpful calibration message got a score")
         cut = evidence_cut(helpful, unhelpful)
+        named = set(self.goal.counterexamples)
+        # a counterexample already answered may have scored a little higher then (LLM noise): both count
+        cut = cut_above_counterexamples(cut, [s for s, (m, _) in zip(scores, examples, strict=True)
+                                              if m in named and s is not None]
+                                        + [s for m in named if (s := self.labels.score(m)) is not None])
         self.labels.calibrator.evidence = cut
         logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
                     len(helpful), len(unhelpful), " (kept in the store)" if cached is None else " (from the store)")
@@ -387,17 +393,13 @@ class RewardService:
     async def paid(self, limit: int) -> PaidOut:
         """The messages the table pays, the most often reported first, and the share of reports
         they make up: what to read before a long run. A message listed here that is not progress
-        on the user's task is a ``--goal-counterexample``."""
-        paid = {text: reward for text, reward in self.table.rewards.items() if reward > 0}
-        store = self._require_store()
-        counts = await self._run(store.occurrences, list(paid))
-        total = await self._run(store.total_occurrences)
-        top = sorted(paid, key=lambda text: (-counts.get(text, 0), text))[:limit]
+        on the user's task is a ``--goal-counterexample``. Read in one store call, off the loop."""
+        rows, paid_messages, paid_reports, reports = await self._run(self._require_store().most_reported_paid, limit)
+        threshold = self.labels.calibrator.threshold if self.source == "labels" and self.model.serves_labels() else None
         return PaidOut(
-            version=self.table.version, threshold=self.labels.calibrator.threshold, paid_messages=len(paid),
-            paid_share=sum(counts.values()) / total if total else 0.0,
-            messages=[PaidRow(message=t, count=counts.get(t, 0), reward=paid[t], score=self.labels.score(t))
-                      for t in top],
+            version=self.table.version, threshold=threshold, paid_messages=paid_messages,
+            paid_share=paid_reports / reports if reports else 0.0,
+            messages=[PaidRow(message=t, count=c, reward=r, score=self.labels.score(t)) for t, c, r in rows],
         )
 
     def stats(self) -> StatsOut:
@@ -525,6 +527,8 @@ class RewardService:
             self.trainer.notify(examples)
 
     async def _publish(self, proposed: Mapping[str, float]) -> None:
+        if self._counterexamples:  # the user's word: never paid, whatever a model makes of them
+            proposed = {text: 0.0 if text in self._counterexamples else reward for text, reward in proposed.items()}
         changed = self.table.changed_rows(proposed)
         if not changed:
             return

@@ -249,19 +249,18 @@ class Store:
     def message_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
-    def occurrences(self, texts: Iterable[str]) -> dict[str, int]:
-        """How often the wrappers reported each of ``texts`` (the stored ones)."""
-        found: dict[str, int] = {}
-        texts = list(texts)
-        for start in range(0, len(texts), 500):
-            chunk = texts[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT text, count FROM messages WHERE text IN ({marks})", chunk))
-        return found
-
-    def total_occurrences(self) -> int:
-        """Every report of every message: the steps (and envs) that showed one."""
-        return int(self._db.execute("SELECT COALESCE(SUM(count), 0) FROM messages").fetchone()[0])
+    def most_reported_paid(self, limit: int) -> tuple[list[tuple[str, int, float]], int, int, int]:
+        """The ``limit`` paid messages reported most often as (text, count, reward); the number of
+        paid messages, their reports, and all reports, read in one snapshot."""
+        with self.snapshot():
+            rows = self._db.execute(
+                "SELECT m.text, m.count, r.reward FROM rewards r JOIN messages m ON m.text = r.text "
+                "WHERE r.reward > 0 ORDER BY m.count DESC, m.text LIMIT ?", (limit,)).fetchall()
+            paid, paid_reports = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(m.count), 0) FROM rewards r JOIN messages m ON m.text = r.text "
+                "WHERE r.reward > 0").fetchone()
+            reports = self._db.execute("SELECT COALESCE(SUM(count), 0) FROM messages").fetchone()[0]
+        return rows, int(paid), int(paid_reports), int(reports)
 
     def unannotated(self, key: AnnotationKey, limit: int = -1) -> list[str]:
         """Messages without an annotation under ``key`` (the durable queue), oldest first;

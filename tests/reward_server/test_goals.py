@@ -22,6 +22,7 @@ from reward_server.judging.prompts import (
     ranking_prompt_version,
     worked_examples,
 )
+from reward_server.models.calibration import cut_above_counterexamples, evidence_cut
 from reward_server.runner import BackgroundServer
 from tests.conftest import fake_config
 from tests.fake_llm import FakeLLMServer
@@ -138,34 +139,53 @@ def test_counterexamples_set_the_cut_and_change_no_question():
 
 def test_the_paid_list_names_a_junk_message_and_a_counterexample_unpays_it(fake_llm: FakeLLMServer, tmp_path) -> None:
     """A user's loop: read /v1/paid (most reported first), name the junk at its top as a
-    counterexample, restart. The fake judge says yes to gold (log-odds +2.3) and more strongly to
-    kills (+5): with the gold message named, the cut rises above +2.3, so both gold messages go
-    unpaid and the kill stays paid; /v1/stats shows what the cut was built from."""
+    counterexample, restart on the same store. The fake judge says yes to gold (log-odds +2.3) and
+    more strongly to kills (+5): with the gold message named, the cut rises to its score, so both
+    gold messages go unpaid and the kill stays paid. The restart's judge scores gold a little
+    lower than the stored answer (an LLM's noise): the cut still covers the stored score."""
     fake_llm.behaviour.strong_words = ("kill",)
     goal = "Kill the monsters of the level and nothing else."
     gold, kill, other_gold, wall = "$ - 5 gold pieces.", "You kill the newt!", "You see here 3 gold pieces.", "It's a wall."
     sent = {gold: 50, kill: 5, other_gold: 3, wall: 100}
-    paid_lists = []
-    for n, counterexamples in enumerate(([], [gold])):
-        config = fake_config(fake_llm, tmp_path / f"oni-{n}.sqlite", goal=goal, calibration="examples",
-                             goal_counterexample=counterexamples)
-        with BackgroundServer(config) as server:
-            httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t, "count": c} for t, c in sent.items()]})
-
-            def paid(url: str = server.url) -> dict:
-                return httpx.get(url + "/v1/paid", params={"limit": 2}).json()
-
-            expected = [gold, kill] if n == 0 else [kill]
-            assert wait_for(lambda: stats(server)["threshold"] != 0.0)  # the cut before calibration is 0
-            assert wait_for(lambda e=expected: [r["message"] for r in paid()["messages"]] == e, timeout=10), paid()
-            paid_lists.append(paid())
-            assert stats(server)["goal_counterexamples"] == counterexamples
-    first, second = paid_lists
-    assert [(r["count"], r["reward"] > 0) for r in first["messages"]] == [(50, True), (5, True)]
+    store = tmp_path / "oni.sqlite"
+    config = fake_config(fake_llm, store, goal=goal, calibration="examples")
+    with BackgroundServer(config) as server:
+        httpx.post(server.url + "/v1/messages", json={"messages": [{"text": t, "count": c} for t, c in sent.items()]})
+        assert wait_for(lambda: stats(server)["labelled"] == len(sent))
+        first = httpx.get(server.url + "/v1/paid", params={"limit": 2}).json()
+    assert [(r["message"], r["count"]) for r in first["messages"]] == [(gold, 50), (kill, 5)]
     assert first["paid_messages"] == 3 and first["paid_share"] == pytest.approx(58 / 158)
     assert first["messages"][0]["score"] == pytest.approx(2.3, abs=0.01) and first["threshold"] < 0
+    asked = fake_llm.behaviour.requests
+
+    fake_llm.behaviour.helpful_margin = 2.29
+    named = fake_config(fake_llm, store, goal=goal, calibration="examples", goal_counterexample=[gold])
+    with BackgroundServer(named) as server:
+        second = httpx.get(server.url + "/v1/paid").json()
+        assert stats(server)["goal_counterexamples"] == [gold]
+    assert [r["message"] for r in second["messages"]] == [kill]
     assert second["paid_messages"] == 1 and second["paid_share"] == pytest.approx(5 / 158)
-    assert second["threshold"] == pytest.approx(2.3, abs=0.01)
+    assert second["threshold"] == pytest.approx(2.3, abs=0.005)  # the stored score, not the rerun's 2.29
+    # the table's messages were not asked again: only the calibration messages and the counterexample
+    assert fake_llm.behaviour.requests - asked == len(judge_calibration(named.goal_spec))
+
+
+def test_a_counterexample_is_never_paid_and_lifts_a_preset_s_cut_past_its_balance():
+    """A preset's cut balances paid junk against missed progress; a counterexample is not weighed."""
+    assert evidence_cut([1.0, 1.2, 1.4, 3.0], [-1.0, 2.5]) < 2.5  # the balance pays the 2.5 junk
+    assert cut_above_counterexamples(evidence_cut([1.0, 1.2, 1.4, 3.0], [-1.0, 2.5]), [2.5]) == 2.5
+
+
+@pytest.mark.parametrize(("settings", "reason"), [
+    ({"goal": "gold", "goal_counterexample": ["$ - 8 gold pieces."]}, "labelled helpful under the goal 'gold'"),
+    ({"goal": KEY_GOAL, "goal_counterexample": ["It's solid stone."], "calibration": "fixed"}, "--calibration examples"),
+    ({"goal": KEY_GOAL, "goal_counterexample": ["It's solid stone."], "label_mode": "generate"}, "--label-mode logprob"),
+    ({"goal": KEY_GOAL, "goal_counterexample": ["It's solid stone. " * 80 + "Yes."]}, "--max-message-chars"),
+    ({"goal": KEY_GOAL, "goal_counterexample": [" It's solid stone."]}, "stored trimmed"),
+])
+def test_a_counterexample_that_cannot_work_is_a_clear_error(settings, reason):
+    with pytest.raises(ValidationError, match=reason):
+        ServerConfig(**settings)
 
 
 def test_a_goal_s_examples_are_part_of_the_question():
