@@ -214,7 +214,8 @@ class ServerConfig(BaseSettings):
     def _check_counterexamples(self, goal: Goal) -> None:
         if self.label_mode != "logprob" or self.calibration != "examples":
             raise ValueError("--goal-counterexample raises the cut the judge's scores set from evidence: it needs "
-                             "--label-mode logprob and --calibration examples (the defaults)")
+                             "--label-mode logprob and --calibration examples (the defaults), whatever the reward "
+                             "model")
         for text in goal.counterexamples:
             if len(text) > self.max_message_chars:
                 raise ValueError(f"the goal counterexample {text[:40]!r} is {len(text)} characters; messages are at "

@@ -8,8 +8,8 @@ labels: the sentence itself, the examples that help *no* goal (prompts, walls, "
 labelled unhelpful, and, if the user gives them, a few example messages of progress, labelled
 helpful. How the cut is set for such a goal: ``prompts.judge_calibration`` and docs/reward-models.md.
 Any goal may also carry counterexamples: messages of the user's task that are not progress
-(typically ones a first run paid). No prompt shows them; they join the calibration messages, so
-the cut rises above their scores.
+(typically ones a first run paid). No prompt shows them; they join the calibration messages, the
+cut rises to at least their scores, and they are never paid.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ class Goal:
     helpful; a preset has labelled examples of its own and takes none. ``counterexamples`` are
     messages of the user's task that are *not* progress ("It's solid stone." on a level where
     walking into rock is all a random agent does). The judge is never shown them: they are
-    evidence for its cut, which rises above their scores, so a message the judge rates no higher
-    than one of them goes unpaid, and they are never paid themselves. Any goal takes them; they
+    evidence for its cut, which rises to at least their scores (labels are ``score > cut``), so a
+    message the judge rates no higher than one of them goes unpaid, and they are never paid. Any goal takes them; they
     change no prompt, so no stored answer.
     """
 

@@ -361,7 +361,7 @@ def judge_calibration(goal: GoalLike) -> list[tuple[str, int]]:
     highest junk score (:func:`~reward_server.models.calibration.evidence_cut`): a message is
     paid when the judge, shown the goal and its examples, rates it above every message known to
     help no goal. The user's counterexamples (no prompt shows them either) are unhelpful ones
-    for any goal: for a goal written as text the cut rises above each of their scores.
+    for any goal, and the service raises the cut to at least each of their scores.
     """
     goal = as_goal(goal)
     return _labelled(_CALIBRATION_MESSAGES, goal) + [(m, 0) for m in goal.counterexamples]

@@ -19,8 +19,11 @@ from reward_server.storage.store import Annotation
 
 
 class Labels:
-    def __init__(self, calibrator: ThresholdCalibrator) -> None:
+    def __init__(self, calibrator: ThresholdCalibrator, never_helpful: frozenset[str] = frozenset()) -> None:
         self.calibrator = calibrator
+        #: the user's counterexamples: labelled 0 whatever the LLM answers, so a learned model never
+        #: trains on one as helpful (its calibration holds them as unhelpful)
+        self.never_helpful = never_helpful
         self._labels: dict[str, int] = {}  # generate-mode labels, final as given
         self._scores: dict[str, float] = {}  # logprob-mode margins, labelled by threshold
         self._by_score: SortedList = SortedList()  # (score, text) of every margin
@@ -75,7 +78,8 @@ class Labels:
     def labels(self) -> dict[str, int]:
         """Current label (1/0) of every parsed annotation: the classifier's training set."""
         threshold = self.calibrator.threshold
-        return self._labels | {text: int(score > threshold) for text, score in self._scores.items()}
+        labels = self._labels | {text: int(score > threshold) for text, score in self._scores.items()}
+        return labels | dict.fromkeys(self.never_helpful & labels.keys(), 0)
 
     def reward(self, text: str) -> float | None:
         """Current reward of a message, ``None`` if the LLM has not labelled it."""

@@ -88,7 +88,8 @@ class RewardService:
                 config.calibration,
                 fixed_threshold=config.threshold,
                 positive_share=config.positive_share,
-            )
+            ),
+            never_helpful=self._counterexamples,
         )
         self.model = build_reward_model(config.reward_model, ModelContext(
             settings=config, labels=self.labels, goal_text=goal_text(self.goal),
@@ -155,6 +156,8 @@ class RewardService:
             llm_ready.cancel()
             await self._discard_store(created)
             raise
+        # a table stored before the counterexamples were named may pay them; no later path republishes every row
+        await self._publish({text: 0.0 for text in self._counterexamples if self.table.rewards.get(text, 0.0)})
         await self._calibrate()
         if labels is not None:
             examples = await self._publish_labels(*labels, serve_labels=checkpoint is None)
@@ -246,15 +249,16 @@ class RewardService:
         unhelpful = [s for s, (_, v) in zip(scores, examples, strict=True) if not v and s is not None]
         if any(v for _, v in examples) and not helpful:  # a preset's helpful side went unscored: not a text goal
             raise ValueError("no helpful calibration message got a score")
-        cut = evidence_cut(helpful, unhelpful)
-        named = set(self.goal.counterexamples)
+        balance = evidence_cut(helpful, unhelpful)
+        named = self._counterexamples
         # a counterexample already answered may have scored a little higher then (LLM noise): both count
-        cut = cut_above_counterexamples(cut, [s for s, (m, _) in zip(scores, examples, strict=True)
-                                              if m in named and s is not None]
+        cut = cut_above_counterexamples(balance, [s for s, (m, _) in zip(scores, examples, strict=True)
+                                                  if m in named and s is not None]
                                         + [s for m in named if (s := self.labels.score(m)) is not None])
         self.labels.calibrator.evidence = cut
-        logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s", cut,
-                    len(helpful), len(unhelpful), " (kept in the store)" if cached is None else " (from the store)")
+        logger.info("log-odds cut %+.2f from %d helpful and %d unhelpful calibration messages%s%s", cut,
+                    len(helpful), len(unhelpful), " (kept in the store)" if cached is None else " (from the store)",
+                    f"; raised from {balance:+.2f} to the counterexamples' scores" if cut > balance else "")
 
     async def _load_labels(self, store: Store) -> tuple[dict[str, float], list[str], int]:
         """This question's answers into the labels; the messages still unanswered."""
@@ -383,7 +387,7 @@ class RewardService:
         return [
             ScoreRow(
                 message=text,
-                reward=reward if reward is not None else 0.0,
+                reward=reward if reward is not None and text not in self._counterexamples else 0.0,
                 labelled=self.labels.reward(text) is not None,
                 score=self.labels.score(text),
             )
@@ -519,6 +523,12 @@ class RewardService:
         await self._take_labels([Annotation(text, j.label, j.score, j.raw) for text, j in batch])
 
     async def _take_labels(self, annotations: list[Annotation]) -> None:
+        evidence = self.labels.calibrator.evidence
+        named = [a.score for a in annotations if a.text in self._counterexamples and a.score is not None]
+        if evidence is not None and named and max(named) > evidence:  # answered above the cut set at start
+            self.labels.calibrator.evidence = cut_above_counterexamples(evidence, named)
+            logger.info("log-odds cut raised to %+.2f: a counterexample's answer scored above it",
+                        self.labels.calibrator.evidence)
         proposed = self.labels.add(annotations)
         if self.model.serves_labels():
             await self._publish(proposed)  # a learned model serves the labels until its first fit

@@ -170,7 +170,31 @@ def test_the_paid_list_names_a_junk_message_and_a_counterexample_unpays_it(fake_
     assert fake_llm.behaviour.requests - asked == len(judge_calibration(named.goal_spec))
 
 
-def test_a_counterexample_is_never_paid_and_lifts_a_preset_s_cut_past_its_balance():
+@pytest.mark.parametrize("reward_model", ["novelty", "ranking"])
+def test_a_counterexample_is_never_paid_by_a_model_that_sets_no_cut(fake_llm: FakeLLMServer, tmp_path, reward_model):
+    """Novelty pays every message and ranking serves its own table, and neither reads the judge's
+    cut; a store a retrieval server paid the message in is reused. The named message is 0 in the
+    table from the start, and in /v1/score."""
+    goal, gold, wall = "Kill the monsters of the level and nothing else.", "$ - 5 gold pieces.", "It's a wall."
+    store = tmp_path / "oni.sqlite"
+    with BackgroundServer(fake_config(fake_llm, store, goal=goal)) as server:
+        httpx.post(server.url + "/v1/messages", json={"messages": [{"text": gold}, {"text": wall}]})
+        assert wait_for(lambda: httpx.get(server.url + "/v1/rewards").json()["rewards"].get(gold) == 1.0)
+    config = fake_config(fake_llm, store, goal=goal, reward_model=reward_model, calibration="examples",
+                         goal_counterexample=[gold, wall])
+    with BackgroundServer(config) as server:
+        assert httpx.get(server.url + "/v1/rewards").json()["rewards"][gold] == 0.0
+        httpx.post(server.url + "/v1/messages", json={"messages": [{"text": "You kill the newt!"}]})
+        scored = httpx.post(server.url + "/v1/score", json={"messages": [gold, wall, "You see a newt."]}).json()
+        rewards = {row["message"]: row["reward"] for row in scored["scores"]}
+        assert rewards[gold] == rewards[wall] == 0.0
+        if reward_model == "novelty":  # the control: novelty pays a message nobody named
+            assert rewards["You see a newt."] > 0
+            assert wait_for(lambda: httpx.get(server.url + "/v1/rewards").json()["rewards"].get("You kill the newt!") == 1.0)
+        assert httpx.get(server.url + "/v1/rewards").json()["rewards"][wall] == 0.0
+
+
+def test_a_counterexample_lifts_a_preset_s_cut_past_its_balance():
     """A preset's cut balances paid junk against missed progress; a counterexample is not weighed."""
     assert evidence_cut([1.0, 1.2, 1.4, 3.0], [-1.0, 2.5]) < 2.5  # the balance pays the 2.5 junk
     assert cut_above_counterexamples(evidence_cut([1.0, 1.2, 1.4, 3.0], [-1.0, 2.5]), [2.5]) == 2.5
