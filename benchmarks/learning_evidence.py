@@ -8,6 +8,9 @@ are dropped first, so none is counted twice). After each run, and for a run stil
 ``run`` is stopped, its ``episodes.csv`` is copied gzipped, with the run's ``config.json``, to
 ``benchmarks/results/<experiment>/<arm>/seed<N>/``.
 
+``messages`` copies what each run's reward server saw (message, count, reward, LLM log-odds)
+from the run folders' stores beside the raw files: what each arm's agents met.
+
 ``table`` reads only those committed files: per arm the IQM over seeds of the per-run mean of
 the last ``--tail`` of the frames, with 95% percentile-bootstrap intervals resampling each arm's
 seeds on its own (stratified by arm); the IQM difference and the probability of improvement of
@@ -22,8 +25,11 @@ share of steps spent answering the game). Runs short of the frame budget are lis
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
+import io
 import json
+import sqlite3
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,6 +106,33 @@ def save_raw(experiment: str, arm: str, seed: int, config: TrainConfig, run_dir:
     settings = config.record()  # as the run's own config.json: secrets masked
     settings["run_dir"] = f"runs/{experiment}/{run_dir.name}"
     (target / "config.json").write_text(json.dumps({"frames_done": done, **settings}, indent=2, default=str) + "\n")
+
+
+def save_messages(experiment: str, runs: Path) -> list[Path]:
+    """Each run's messages as its reward server saw them, beside its raw episodes: text, how often
+    the envs reported it, the reward the table last held and the LLM's log-odds (if asked). What
+    the agents of each arm met, from the run folders' stores (which are not committed)."""
+    written = []
+    for store in sorted((runs / experiment).glob("*-seed*/oni.sqlite")):
+        arm, _, seed = store.parent.name.rpartition("-seed")
+        target = raw_dir(experiment, arm, int(seed))
+        if not target.is_dir():
+            continue
+        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT m.text, m.count, r.reward, (SELECT a.score FROM annotations a WHERE a.text = m.text "
+                "ORDER BY a.created DESC LIMIT 1) FROM messages m LEFT JOIN rewards r ON r.text = m.text "
+                "ORDER BY m.count DESC, m.text").fetchall()
+        finally:
+            db.close()
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["message", "count", "reward", "llm_log_odds"])
+        writer.writerows(rows)
+        (target / "messages.csv.gz").write_bytes(gzip.compress(out.getvalue().encode(), mtime=0))
+        written.append(target / "messages.csv.gz")
+    return written
 
 
 # ------------------------------------------------------------------------------- table
@@ -252,7 +285,14 @@ def main() -> None:
     t.add_argument("--baseline", nargs="+", default=["novelty", "none"])
     t.add_argument("--tail", type=float, default=0.2, help="share of the frames at the end that is reported")
     t.add_argument("--min-seeds", type=int, default=5, help="seeds an arm needs before a comparison decides")
+    m = sub.add_parser("messages", help="copy each run's message counts (from its store) beside its raw files")
+    m.add_argument("--experiment", required=True)
+    m.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (their oni.sqlite)")
     args = p.parse_args()
+    if args.command == "messages":
+        for path in save_messages(args.experiment, args.runs):
+            print(path)
+        return
     run(args) if args.command == "run" else table(args)
 
 

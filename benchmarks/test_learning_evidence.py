@@ -40,3 +40,27 @@ def test_every_arm_at_zero_decides_nothing_instead_of_a_tie():
 def test_two_constant_arms_have_an_exact_interval():
     interval = difference_interval([0.25] * 5, [0.0] * 5)
     assert (interval.point, interval.low, interval.high) == (0.25, 0.25, 0.25)
+
+
+def test_each_run_s_messages_are_copied_from_its_store_most_reported_first(tmp_path, monkeypatch):
+    import gzip
+
+    from benchmarks import learning_evidence
+    from reward_server.storage.store import Annotation, AnnotationKey, Store
+
+    monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path / "results")
+    (tmp_path / "results" / "exp" / "retrieval" / "seed3").mkdir(parents=True)
+    run = tmp_path / "runs" / "exp" / "retrieval-seed3"
+    run.mkdir(parents=True)
+    with Store(run / "oni.sqlite") as store:
+        store.add_messages({"It's a wall.": 30, "g - a key.": 2})
+        store.add_annotations(AnnotationKey("a goal in words here", "v1", "m", "logprob"),
+                              [Annotation("g - a key.", 1, 0.5, "Yes")])
+        store.publish({"g - a key.": 1.0, "It's a wall.": 0.0})
+    (tmp_path / "runs" / "exp" / "novelty-seed9").mkdir()  # a run without committed raw files: skipped
+    with Store(tmp_path / "runs" / "exp" / "novelty-seed9" / "oni.sqlite") as store:
+        store.add_messages({"It's a wall.": 1})
+    written = learning_evidence.save_messages("exp", tmp_path / "runs")
+    assert [p.parent.name for p in written] == ["seed3"]
+    assert gzip.decompress(written[0].read_bytes()).decode().splitlines() == [
+        "message,count,reward,llm_log_odds", "It's a wall.,30,0.0,", "g - a key.,2,1.0,0.5"]
