@@ -251,7 +251,8 @@ class RewardService:
             raise ValueError("no helpful calibration message got a score")
         balance = evidence_cut(helpful, unhelpful)
         named = self._counterexamples
-        # a counterexample already answered may have scored a little higher then (LLM noise): both count
+        # the table's stored answers may be on a slightly different scale than this call's (LLM noise):
+        # a counterexample's stored score counts too, so a neighbour answered beside it stays below the cut
         cut = cut_above_counterexamples(balance, [s for s, (m, _) in zip(scores, examples, strict=True)
                                                   if m in named and s is not None]
                                         + [s for m in named if (s := self.labels.score(m)) is not None])
@@ -523,12 +524,6 @@ class RewardService:
         await self._take_labels([Annotation(text, j.label, j.score, j.raw) for text, j in batch])
 
     async def _take_labels(self, annotations: list[Annotation]) -> None:
-        evidence = self.labels.calibrator.evidence
-        named = [a.score for a in annotations if a.text in self._counterexamples and a.score is not None]
-        if evidence is not None and named and max(named) > evidence:  # answered above the cut set at start
-            self.labels.calibrator.evidence = cut_above_counterexamples(evidence, named)
-            logger.info("log-odds cut raised to %+.2f: a counterexample's answer scored above it",
-                        self.labels.calibrator.evidence)
         proposed = self.labels.add(annotations)
         if self.model.serves_labels():
             await self._publish(proposed)  # a learned model serves the labels until its first fit

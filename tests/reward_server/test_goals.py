@@ -142,7 +142,8 @@ def test_the_paid_list_names_a_junk_message_and_a_counterexample_unpays_it(fake_
     counterexample, restart on the same store. The fake judge says yes to gold (log-odds +2.3) and
     more strongly to kills (+5): with the gold message named, the cut rises to its score, so both
     gold messages go unpaid and the kill stays paid. The restart's judge scores gold a little
-    lower than the stored answer (an LLM's noise): the cut still covers the stored score."""
+    lower than the stored answer (an LLM's noise): the cut counts the stored score, so the other
+    gold message, answered beside it, stays below the cut."""
     fake_llm.behaviour.strong_words = ("kill",)
     goal = "Kill the monsters of the level and nothing else."
     gold, kill, other_gold, wall = "$ - 5 gold pieces.", "You kill the newt!", "You see here 3 gold pieces.", "It's a wall."
