@@ -29,7 +29,6 @@ import csv
 import gzip
 import io
 import json
-import sqlite3
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 from benchmarks.aggregate import RESAMPLES, Interval, difference_interval, iqm_interval, plot_iqm_curves
 from oni_rl.logbook import Episode, read_episodes
 from oni_rl.tasks import is_minihack
+from reward_server.storage.store import Store
 
 if TYPE_CHECKING:
     from oni_rl.config import TrainConfig
@@ -118,14 +118,9 @@ def save_messages(experiment: str, runs: Path) -> list[Path]:
         target = raw_dir(experiment, arm, int(seed))
         if not target.is_dir():
             continue
-        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-        try:
-            rows = db.execute(
-                "SELECT m.text, m.count, r.reward, (SELECT a.score FROM annotations a WHERE a.text = m.text "
-                "ORDER BY a.created DESC LIMIT 1) FROM messages m LEFT JOIN rewards r ON r.text = m.text "
-                "ORDER BY m.count DESC, m.text").fetchall()
-        finally:
-            db.close()
+        with Store(store, readonly=True) as reader:  # a run's store holds one question's answers
+            scores = {answer.text: answer.score for _, answer in reader.annotated_keys()}
+            rows = [(text, count, reward, scores.get(text)) for text, count, reward in reader.reported_messages()]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["message", "count", "reward", "llm_log_odds"])

@@ -249,13 +249,19 @@ class Store:
     def message_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
+    def reported_messages(self, limit: int = -1, *, paid_only: bool = False) -> list[tuple[str, int, float]]:
+        """Messages as the envs reported them, the most often first: (text, count, the reward the
+        table holds, 0 if none); ``paid_only``: those with a reward above 0."""
+        paid = "WHERE r.reward > 0 " if paid_only else ""
+        return self._db.execute(
+            "SELECT m.text, m.count, COALESCE(r.reward, 0.0) FROM messages m LEFT JOIN rewards r ON r.text = m.text "
+            f"{paid}ORDER BY m.count DESC, m.text LIMIT ?", (limit,)).fetchall()
+
     def most_reported_paid(self, limit: int) -> tuple[list[tuple[str, int, float]], int, int, int]:
-        """The ``limit`` paid messages reported most often as (text, count, reward); the number of
+        """The ``limit`` paid messages reported most often (:meth:`reported_messages`); the number of
         paid messages, their reports, and all reports, read in one snapshot."""
         with self.snapshot():
-            rows = self._db.execute(
-                "SELECT m.text, m.count, r.reward FROM rewards r JOIN messages m ON m.text = r.text "
-                "WHERE r.reward > 0 ORDER BY m.count DESC, m.text LIMIT ?", (limit,)).fetchall()
+            rows = self.reported_messages(limit, paid_only=True)
             paid, paid_reports = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(m.count), 0) FROM rewards r JOIN messages m ON m.text = r.text "
                 "WHERE r.reward > 0").fetchone()
