@@ -9,7 +9,8 @@ are dropped first, so none is counted twice). After each run, and for a run stil
 ``benchmarks/results/<experiment>/<arm>/seed<N>/``.
 
 ``messages`` copies what each run's reward server saw (message, count, reward, LLM log-odds)
-from the run folders' stores beside the raw files: what each arm's agents met.
+from the run folders' stores beside the raw files: what each arm's agents met; ``seen`` prints,
+per run, the share of reports paid and the reports of the messages given regular expressions match.
 
 ``table`` reads only those committed files: per arm the IQM over seeds of the per-run mean of
 the last ``--tail`` of the frames, with 95% percentile-bootstrap intervals resampling each arm's
@@ -29,6 +30,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,6 +130,24 @@ def save_messages(experiment: str, runs: Path) -> list[Path]:
         (target / "messages.csv.gz").write_bytes(gzip.compress(out.getvalue().encode(), mtime=0))
         written.append(target / "messages.csv.gz")
     return written
+
+
+def seen(experiment: str, patterns: Sequence[str]) -> None:
+    """Per run, from its committed ``messages.csv.gz``: its reports, the share of them whose message
+    was paid, and for each regular expression the reports of the messages it matches (how many
+    distinct ones: each distinct message's first report came before its label)."""
+    for path in sorted((RESULTS / experiment).glob("*/seed*/messages.csv.gz")):
+        frames = int(json.loads((path.parent / "config.json").read_text())["frames_done"])
+        with gzip.open(path, "rt", newline="") as handle:
+            rows = [(r["message"], int(r["count"]), float(r["reward"] or 0)) for r in csv.DictReader(handle)]
+        reports = sum(count for _, count, _ in rows)
+        paid = sum(count for _, count, reward in rows if reward > 0)
+        cells = []
+        for pattern in patterns:
+            matched = [count for text, count, _ in rows if re.search(pattern, text)]
+            cells.append(f"{pattern!r} {sum(matched):,} ({len(matched)} distinct, {sum(matched) / frames:.1%} of frames)")
+        print(f"{path.parent.parent.name} {path.parent.name}: {reports:,} reports in {frames:,} frames, "
+              f"{paid:,} paid ({paid / max(1, reports):.1%}); " + "; ".join(cells))
 
 
 # ------------------------------------------------------------------------------- table
@@ -283,7 +303,13 @@ def main() -> None:
     m = sub.add_parser("messages", help="copy each run's message counts (from its store) beside its raw files")
     m.add_argument("--experiment", required=True)
     m.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (their oni.sqlite)")
+    w = sub.add_parser("seen", help="per run, from the committed messages files: reports, share paid, matches")
+    w.add_argument("--experiment", required=True)
+    w.add_argument("--match", action="append", default=[], metavar="REGEX", help="messages to count (repeat)")
     args = p.parse_args()
+    if args.command == "seen":
+        seen(args.experiment, args.match)
+        return
     if args.command == "messages":
         for path in save_messages(args.experiment, args.runs):
             print(path)

@@ -64,3 +64,20 @@ def test_each_run_s_messages_are_copied_from_its_store_most_reported_first(tmp_p
     assert [p.parent.name for p in written] == ["seed3"]
     assert gzip.decompress(written[0].read_bytes()).decode().splitlines() == [
         "message,count,reward,llm_log_odds", "It's a wall.,30,0.0,", "g - a key.,2,1.0,0.5"]
+
+
+def test_seen_counts_reports_paid_share_and_matches_from_the_committed_files(tmp_path, monkeypatch, capsys):
+    import gzip
+    import json
+
+    from benchmarks import learning_evidence
+
+    monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path)
+    run = tmp_path / "exp" / "retrieval" / "seed0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"frames_done": 1000}))
+    rows = "message,count,reward,llm_log_odds\nIt's a wall.,300,0.0,-1.5\n\"g - a key, named K.\",1,1.0,0.5\nh - a key.,3,1.0,0.4\n"
+    (run / "messages.csv.gz").write_bytes(gzip.compress(rows.encode()))
+    learning_evidence.seen("exp", [r"^[a-z] - a key"])
+    assert capsys.readouterr().out.strip() == (
+        "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3%); '^[a-z] - a key' 4 (2 distinct, 0.4% of frames)")
