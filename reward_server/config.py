@@ -152,6 +152,13 @@ class ServerConfig(BaseSettings):
     snapshot_max_age: float = Field(0.0, ge=0.0, description=(
         "seconds a whole-table snapshot may be reused while the table moves on (clients then pull the delta); "
         "0: rebuilt when the table changed (concurrent requests share one build)"))
+    # ----------------------------------------------------------- what the agents make of the table
+    paid_share_warning: float = Field(0.5, ge=0.0, le=1.0, description=(
+        "warn (once per crossing) when this share of a block of message reports is of messages the table "
+        "pays: agents farming junk the judge pays; 0: never. Models that pay most messages by design "
+        "(novelty, ellm-bow) are not watched"))
+    paid_share_window: int = Field(20_000, ge=1, description="message reports per block the paid share is taken over")
+
     feature_cache_rows: int = Field(500_000, ge=1, description=(
         "learned models: messages whose features are kept for re-scoring at each fit; the oldest beyond it "
         "keep their last published reward"))

@@ -106,6 +106,9 @@ class StatsOut(BaseModel):
     part_cache_entries: int = Field(0, description="answers about single message parts held (at most --part-cache-size)")
     part_cache_evicted: int = Field(0, description="answers dropped from that cache")
     positive_share: float
+    recent_paid_share: float | None = Field(None, description=(
+        "share of the last block of --paid-share-window message reports that the table paid (null: fewer "
+        "reports yet, or a model that pays most messages by design)"))
     threshold: float
     model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
     fits: int = Field(0, description="fits by this server process")

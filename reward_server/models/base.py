@@ -51,6 +51,9 @@ class RewardModel:
     name: ClassVar[str]
     #: one line for ``--help``
     summary: ClassVar[str]
+    #: whether the model means to pay a few messages (a judge's pick): then agents whose reports
+    #: are mostly paid are farming, and the server warns (see service/paid_watch.py)
+    selective: ClassVar[bool] = True
 
     def __init__(self, context: ModelContext) -> None:
         self.context = context

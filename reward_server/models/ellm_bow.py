@@ -97,6 +97,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 class EllmBow(RewardModel):
     name = "ellm-bow"
     summary = "cosine similarity of the message to the goal in GloVe word vectors (asks the LLM nothing)"
+    selective = False  # its balanced cut pays most of agent play's junk by design
 
     def __init__(self, context: ModelContext, vectors: WordVectors | None = None) -> None:
         super().__init__(context)

@@ -16,6 +16,7 @@ from reward_server.models.base import RewardModel, Source
 class Novelty(RewardModel):
     name = "novelty"
     summary = "every message pays 1 (a count-based novelty bonus; asks the LLM nothing)"
+    selective = False
 
     @property
     def source(self) -> Source:

@@ -33,6 +33,7 @@ GAUGES: dict[str, tuple[str, Callable[[StatsOut], float | None]]] = {
     "oni_table_version": ("Reward-table version", lambda s: s.table_version),
     "oni_table_size": ("Messages in the reward table", lambda s: s.table_size),
     "oni_table_positive_share": ("Share of table messages with positive reward", lambda s: s.positive_share),
+    "oni_recent_paid_share": ("Share of the last block of message reports the table paid", lambda s: s.recent_paid_share),
     "oni_label_threshold": ("Log-odds cut above which a message is labelled helpful", lambda s: s.threshold),
     "oni_preferences": ("Preferences the ranking model learns from", lambda s: s.preferences),
     "oni_model_version": ("Fits of the learned reward model (0 for retrieval)", lambda s: s.model_version),

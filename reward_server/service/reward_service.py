@@ -40,6 +40,7 @@ from reward_server.models.trainer import Trainer
 from reward_server.schemas import PaidOut, PaidRow, ScoreRow, StatsOut
 from reward_server.serial import SerialThread
 from reward_server.service.metrics import ServerMetrics
+from reward_server.service.paid_watch import PaidShare, PaidShareWatch
 from reward_server.service.reward_table import RewardTable
 from reward_server.service.snapshots import Snapshot, TableSnapshots
 from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
@@ -125,6 +126,9 @@ class RewardService:
                 every=config.train_every,
                 interval=config.train_interval,
             )
+        #: the share of recent reports the table pays, for a model that means to pay a few messages
+        self.paid_watch = (PaidShareWatch(config.paid_share_window, config.paid_share_warning)
+                           if self.model.selective else None)
         self.metrics = ServerMetrics(self.stats)
         self._store_thread = SerialThread("oni-store")
         self._store: Store | None = None
@@ -365,6 +369,19 @@ class RewardService:
     def _count_reports(self, counts: Mapping[str, int], new: list[str]) -> None:
         self.metrics.messages_received.inc(len(counts))
         self.metrics.messages_new.inc(len(new))
+        if self.paid_watch is not None:
+            rewards = self.table.rewards
+            if (block := self.paid_watch.add(counts, lambda text: rewards.get(text, 0.0) > 0.0)) is not None:
+                self._warn_farming(block)
+
+    def _warn_farming(self, block: PaidShare) -> None:
+        top = ", ".join(f"{text!r} ({count:,})" for text, count in block.top_paid)
+        logger.warning(
+            "%.0f%% of the last %s message reports were of messages the table pays, most of all %s. A judge's "
+            "table pays a few messages: agents this often paid may be farming messages that are not progress "
+            "(each episode pays them again). Read GET /v1/paid and name the junk with --goal-counterexample.",
+            100 * block.share, f"{block.reports:,}", top,
+        )
 
     @property
     def table_id(self) -> str:
@@ -445,6 +462,7 @@ class RewardService:
             part_cache_entries=self.judge.part_cache_entries,
             part_cache_evicted=self.judge.parts_evicted,
             positive_share=self.table.positive_share(),
+            recent_paid_share=self.paid_watch.share if self.paid_watch else None,
             threshold=self.labels.calibrator.threshold,
             **self._learner_stats(),
         )
