@@ -60,11 +60,12 @@ def raw_dir(experiment: str, arm: str, seed: int) -> Path:
 def run(args: argparse.Namespace) -> None:
     from oni_rl.train import TrainConfig, train
 
+    server = {"goal_counterexample": args.goal_counterexample} if args.goal_counterexample else {}
     for seed in args.seeds:
-        for arm in args.arms:
+        for arm, model in map(arm_and_model, args.arms):
             run_dir = args.runs / args.experiment / f"{arm}-seed{seed}"
             config = TrainConfig(
-                task=args.task, reward=arm, frames=args.frames, seed=seed, workers=args.workers,
+                task=args.task, reward=model, server=server, frames=args.frames, seed=seed, workers=args.workers,
                 envs_per_worker=args.envs_per_worker, run_dir=run_dir, resume=True,
                 extrinsic_coef=args.extrinsic_coef, intrinsic_coef=args.intrinsic_coef,
                 count_exponent=args.count_exponent, progress=False,
@@ -79,6 +80,15 @@ def run(args: argparse.Namespace) -> None:
                     save_raw(args.experiment, arm, seed, config, run_dir)
             else:
                 save_raw(args.experiment, arm, seed, config, run_dir)
+
+
+def arm_and_model(spec: str) -> tuple[str, str]:
+    """``retrieval`` is the arm of that reward model; ``retrieval-named=retrieval`` names an arm
+    that runs the model with other settings (its folder is the name)."""
+    arm, _, model = spec.partition("=")
+    if not arm or "/" in arm or (_ and not model):
+        raise SystemExit(f"an arm is a reward model or NAME=MODEL, not {spec!r}")
+    return arm, model or arm
 
 
 def frames_done(run_dir: Path) -> int:
@@ -151,18 +161,33 @@ def seen(experiment: str, patterns: Sequence[str]) -> None:
 
 
 # ------------------------------------------------------------------------------- table
-def load(experiment: str) -> tuple[dict[str, dict[int, list[Episode]]], dict[str, dict[int, int]], int]:
-    """Every committed run: arm → seed → episodes, arm → seed → frames done, and the budget."""
+def load(experiment: str, borrowed: Sequence[str] = ()) -> tuple[
+        dict[str, dict[int, list[Episode]]], dict[str, dict[int, int]], int]:
+    """Every committed run: arm → seed → episodes, arm → seed → frames done, and the budget.
+    ``borrowed`` arms (``EXPERIMENT/ARM``) are read from another experiment's committed runs: a
+    protocol that adds an arm to a finished comparison compares it with that comparison's runs."""
+    paths = sorted((RESULTS / experiment).glob("*/seed*/config.json"))
+    own = {path.parent.parent.name for path in paths}
+    for spec in borrowed:
+        other, _, arm = spec.partition("/")
+        found = sorted((RESULTS / other / arm).glob("seed*/config.json"))
+        if not found:
+            raise SystemExit(f"--with {spec}: no committed runs under {RESULTS / other / arm}")
+        if arm in own:
+            raise SystemExit(f"--with {spec}: {experiment} has an arm {arm} of its own")
+        paths += found
     runs: dict[str, dict[int, list[Episode]]] = {}
     done: dict[str, dict[int, int]] = {}
-    budget = 0
-    for config_path in sorted((RESULTS / experiment).glob("*/seed*/config.json")):
+    budgets = set()
+    for config_path in paths:
         config = json.loads(config_path.read_text())
         arm, seed = config_path.parent.parent.name, int(config_path.parent.name.removeprefix("seed"))
-        budget = max(budget, int(config["frames"]))
+        budgets.add(int(config["frames"]))
         runs.setdefault(arm, {})[seed] = read_episodes(config_path.parent / "episodes.csv.gz")
         done.setdefault(arm, {})[seed] = int(config["frames_done"])
-    return runs, done, budget
+    if len(budgets) > 1:
+        raise SystemExit(f"runs of different frame budgets cannot be compared: {sorted(budgets)}")
+    return runs, done, max(budgets, default=0)
 
 
 def tail(episodes: list[Episode], frames: int, share: float) -> list[Episode]:
@@ -217,9 +242,11 @@ def decide(arm: Sequence[float], baseline: Sequence[float], min_seeds: int,
 
 
 def table(args: argparse.Namespace) -> None:
-    runs, done, budget = load(args.experiment)
+    runs, done, budget = load(args.experiment, args.borrowed)
     if not runs:
         raise SystemExit(f"no runs under {RESULTS / args.experiment}")
+    if args.borrowed:
+        print(f"arms from other experiments' committed runs: {', '.join(args.borrowed)}")
     finished = {arm: {s: eps for s, eps in seeds.items() if done[arm][s] >= budget} for arm, seeds in runs.items()}
     short = [f"{arm} seed {s} ({done[arm][s]:,})" for arm in runs for s in runs[arm] if done[arm][s] < budget]
     print(f"{args.experiment}: {budget:,} frames per run, last {args.tail:.0%} of frames; "
@@ -281,7 +308,10 @@ def main() -> None:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train the runs that are not finished, saving their raw episodes")
     r.add_argument("--experiment", required=True)
-    r.add_argument("--arms", nargs="+", required=True)
+    r.add_argument("--arms", nargs="+", required=True,
+                   help="reward models, or NAME=MODEL for an arm that runs a model with this call's settings")
+    r.add_argument("--goal-counterexample", action="append", default=[], metavar="TEXT",
+                   help="a message of the task that is not progress, for every arm's server (repeat)")
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     r.add_argument("--frames", type=int, default=300_000)
     r.add_argument("--task", default="NetHackScore-v0")
@@ -300,6 +330,8 @@ def main() -> None:
     t.add_argument("--baseline", nargs="+", default=["novelty", "none"])
     t.add_argument("--tail", type=float, default=0.2, help="share of the frames at the end that is reported")
     t.add_argument("--min-seeds", type=int, default=5, help="seeds an arm needs before a comparison decides")
+    t.add_argument("--with", dest="borrowed", action="append", default=[], metavar="EXPERIMENT/ARM",
+                   help="also an arm of another experiment's committed runs (repeat)")
     m = sub.add_parser("messages", help="copy each run's message counts (from its store) beside its raw files")
     m.add_argument("--experiment", required=True)
     m.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (their oni.sqlite)")

@@ -1,5 +1,7 @@
 """The decision rules of benchmarks/learning_evidence.py, as its protocols state them."""
 
+import pytest
+
 from benchmarks.aggregate import difference_interval
 from benchmarks.learning_evidence import decide
 
@@ -81,3 +83,45 @@ def test_seen_counts_reports_paid_share_and_matches_from_the_committed_files(tmp
     learning_evidence.seen("exp", [r"^[a-z] - a key"])
     assert capsys.readouterr().out.strip() == (
         "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3%); '^[a-z] - a key' 4 (2 distinct, 0.4% of frames)")
+
+
+def write_run(root, experiment: str, arm: str, seed: int, successes: list[float], frames: int = 1000) -> None:
+    import gzip
+    import json
+
+    run = root / experiment / arm / f"seed{seed}"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"frames_done": frames, "frames": frames}))
+    rows = ["frames,length,training_return,extrinsic_return,intrinsic_return,score,success"]
+    rows += [f"{frames},10,0,0,0,0,{s}" for s in successes]
+    (run / "episodes.csv.gz").write_bytes(gzip.compress("\n".join(rows).encode()))
+
+
+def test_an_arm_added_later_is_compared_with_the_first_experiment_s_runs(tmp_path, monkeypatch):
+    from benchmarks import learning_evidence
+
+    monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path)
+    write_run(tmp_path, "first", "novelty", 0, [0.0, 1.0])
+    write_run(tmp_path, "first", "retrieval", 0, [0.0])
+    write_run(tmp_path, "later", "retrieval-named", 0, [1.0, 1.0])
+    runs, done, budget = learning_evidence.load("later", ["first/novelty"])
+    assert sorted(runs) == ["novelty", "retrieval-named"] and budget == 1000
+    assert [e.success for e in runs["novelty"][0]] == [0.0, 1.0] and done["novelty"] == {0: 1000}
+    with pytest.raises(SystemExit, match="no committed runs"):
+        learning_evidence.load("later", ["first/ranking"])
+    write_run(tmp_path, "later", "novelty", 0, [0.0])
+    with pytest.raises(SystemExit, match="an arm novelty of its own"):
+        learning_evidence.load("later", ["first/novelty"])
+    write_run(tmp_path, "short", "none", 0, [0.0], frames=500)
+    with pytest.raises(SystemExit, match="different frame budgets"):
+        learning_evidence.load("short", ["first/retrieval"])
+
+
+def test_an_arm_is_a_model_or_a_name_for_a_model_with_settings():
+    from benchmarks.learning_evidence import arm_and_model
+
+    assert arm_and_model("novelty") == ("novelty", "novelty")
+    assert arm_and_model("retrieval-named=retrieval") == ("retrieval-named", "retrieval")
+    for bad in ("=retrieval", "named=", "a/b=retrieval"):
+        with pytest.raises(SystemExit, match="NAME=MODEL"):
+            arm_and_model(bad)
