@@ -107,7 +107,8 @@ def server_scalars(url: str | None, token: str | None = None) -> dict[str, float
         stats = httpx.get(f"{url}/v1/stats", timeout=2.0, headers=headers).json()
     except (httpx.HTTPError, ValueError):
         return {}
-    keys = ("messages", "labelled", "queued", "table_version", "positive_share", "preferences", "model_version")
+    keys = ("messages", "labelled", "queued", "table_version", "positive_share", "recent_paid_share", "preferences",
+            "model_version")
     return {f"oni/{k}": float(stats[k]) for k in keys if isinstance(stats.get(k), int | float)}
 
 

@@ -8,6 +8,7 @@ import logging
 import httpx
 import pytest
 
+from oni_rl.train import server_scalars
 from reward_server.runner import BackgroundServer
 from reward_server.service.paid_watch import PaidShareWatch
 from tests.conftest import fake_config
@@ -62,11 +63,13 @@ def test_a_server_whose_reports_are_mostly_paid_says_so_once(fake_llm: FakeLLMSe
         report(server, {GOLD: 90, WALL: 10})
         assert wait_for(lambda: stats(server)["recent_paid_share"] == pytest.approx(0.9))
         metrics = httpx.get(server.url + "/metrics").text
+        scalars = server_scalars(server.url)
     warnings = [r.getMessage() for r in caplog.records if "table pays" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert "80% of the last 100 message reports" in warnings[0] and repr(GOLD) in warnings[0]
     assert "--goal-counterexample" in warnings[0] and WALL not in warnings[0]
     assert "oni_recent_paid_share 0.9" in metrics
+    assert scalars["oni/recent_paid_share"] == pytest.approx(0.9)  # the trainer's TensorBoard curve
 
 
 def test_a_model_that_pays_every_message_is_not_watched(fake_llm: FakeLLMServer, tmp_path, caplog) -> None:
