@@ -28,7 +28,7 @@ LEARNING_FIELDS: tuple[str, ...] = (
 INTRINSIC_FIELDS: tuple[str, ...] = (
     "intrinsic_coef", "count_exponent",
     *(f"server.{name}" for name in (
-        "llm", "goal", "label_mode", "prompt_style", "label_words", "decompose", "calibration", "positive_share",
+        "llm", "goal", "goal_example", "goal_counterexample", "label_mode", "prompt_style", "label_words", "decompose", "calibration", "positive_share",
         "threshold", "decision_threshold", "rank_cut", "rank_threshold", "bow_threshold", "pairs_per_message",
         "preferences", "offline", "llm_endpoint",
     )),

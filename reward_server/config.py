@@ -154,9 +154,9 @@ class ServerConfig(BaseSettings):
         "0: rebuilt when the table changed (concurrent requests share one build)"))
     # ----------------------------------------------------------- what the agents make of the table
     paid_share_warning: float = Field(0.5, ge=0.0, le=1.0, description=(
-        "warn (once per crossing) when this share of a block of message reports is of messages the table "
-        "pays: agents farming junk the judge pays; 0: never. Models that pay most messages by design "
-        "(novelty, ellm-bow) are not watched"))
+        "warn when this share of a block of message reports is of messages the table pays: agents farming "
+        "junk the judge pays (again only after a block falls below 0.8 of it); 0: never. Models that pay "
+        "most messages by design (novelty, ellm-bow, a quota cut) are not watched"))
     paid_share_window: int = Field(20_000, ge=1, description="message reports per block the paid share is taken over")
 
     feature_cache_rows: int = Field(500_000, ge=1, description=(

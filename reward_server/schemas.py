@@ -108,7 +108,8 @@ class StatsOut(BaseModel):
     positive_share: float
     recent_paid_share: float | None = Field(None, description=(
         "share of the last block of --paid-share-window message reports that the table paid (null: fewer "
-        "reports yet, or a model that pays most messages by design)"))
+        "reports yet, or a model not watched because it pays most messages by design: novelty, ellm-bow, a "
+        "quota cut)"))
     threshold: float
     model_version: int = Field(0, description="fits of the learned reward model (0: retrieval)")
     fits: int = Field(0, description="fits by this server process")

@@ -51,9 +51,6 @@ class RewardModel:
     name: ClassVar[str]
     #: one line for ``--help``
     summary: ClassVar[str]
-    #: whether the model means to pay a few messages (a judge's pick): then agents whose reports
-    #: are mostly paid are farming, and the server warns (see service/paid_watch.py)
-    selective: ClassVar[bool] = True
 
     def __init__(self, context: ModelContext) -> None:
         self.context = context
@@ -66,6 +63,13 @@ class RewardModel:
     @property
     def source(self) -> Source:
         return "labels"
+
+    @property
+    def selective(self) -> bool:
+        """Whether the model means to pay a few messages (a judge's pick): then agents whose reports
+        are mostly paid are farming, and the server warns (service/paid_watch.py). A quota
+        (``--calibration quantile``) pays a share of whatever arrives by design."""
+        return getattr(self.context.settings, "calibration", "examples") != "quantile"
 
     def unlabelled_rewards(self, texts: Sequence[str]) -> dict[str, float]:
         """Rewards of messages the LLM has said nothing about yet (published when first seen)."""

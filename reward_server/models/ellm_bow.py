@@ -97,7 +97,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 class EllmBow(RewardModel):
     name = "ellm-bow"
     summary = "cosine similarity of the message to the goal in GloVe word vectors (asks the LLM nothing)"
-    selective = False  # its balanced cut pays most of agent play's junk by design
 
     def __init__(self, context: ModelContext, vectors: WordVectors | None = None) -> None:
         super().__init__(context)
@@ -110,6 +109,10 @@ class EllmBow(RewardModel):
     @property
     def source(self) -> Source:
         return "none"
+
+    @property
+    def selective(self) -> bool:
+        return False  # its balanced cut pays most of agent play's junk by design (78%)
 
     def similarity(self, text: str) -> float:
         return cosine(self.vectors.embed(text), self.goal)

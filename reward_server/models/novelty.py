@@ -16,11 +16,14 @@ from reward_server.models.base import RewardModel, Source
 class Novelty(RewardModel):
     name = "novelty"
     summary = "every message pays 1 (a count-based novelty bonus; asks the LLM nothing)"
-    selective = False
 
     @property
     def source(self) -> Source:
         return "none"
+
+    @property
+    def selective(self) -> bool:
+        return False  # pays every message
 
     def unlabelled_rewards(self, texts: Sequence[str]) -> dict[str, float]:
         return dict.fromkeys(texts, 1.0)

@@ -172,6 +172,10 @@ class Ranking(RewardModel):
     def source(self) -> Source:
         return "pairs" if self.pairwise else "labels"
 
+    @property
+    def selective(self) -> bool:
+        return self.context.settings.rank_cut != "fixed"  # fixed: pays a share of what arrives (a quota)
+
     def serves_labels(self) -> bool:
         return not self.pairwise and super().serves_labels()
 

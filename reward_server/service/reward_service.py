@@ -40,7 +40,7 @@ from reward_server.models.trainer import Trainer
 from reward_server.schemas import PaidOut, PaidRow, ScoreRow, StatsOut
 from reward_server.serial import SerialThread
 from reward_server.service.metrics import ServerMetrics
-from reward_server.service.paid_watch import PaidShare, PaidShareWatch
+from reward_server.service.paid_watch import PaidShareWatch
 from reward_server.service.reward_table import RewardTable
 from reward_server.service.snapshots import Snapshot, TableSnapshots
 from reward_server.storage.store import Annotation, AnnotationKey, Store, StoredPreference
@@ -372,16 +372,7 @@ class RewardService:
         if self.paid_watch is not None:
             rewards = self.table.rewards
             if (block := self.paid_watch.add(counts, lambda text: rewards.get(text, 0.0) > 0.0)) is not None:
-                self._warn_farming(block)
-
-    def _warn_farming(self, block: PaidShare) -> None:
-        top = ", ".join(f"{text!r} ({count:,})" for text, count in block.top_paid)
-        logger.warning(
-            "%.0f%% of the last %s message reports were of messages the table pays, most of all %s. A judge's "
-            "table pays a few messages: agents this often paid may be farming messages that are not progress "
-            "(each episode pays them again). Read GET /v1/paid and name the junk with --goal-counterexample.",
-            100 * block.share, f"{block.reports:,}", top,
-        )
+                logger.warning(block.warning())
 
     @property
     def table_id(self) -> str:

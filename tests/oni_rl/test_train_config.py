@@ -164,6 +164,10 @@ def test_what_may_change_on_resume_and_what_may_not() -> None:
     for line in ("--reward: 'none' in the checkpoint, 'retrieval' now", "--extrinsic-coef: 0.1 in the checkpoint",
                  "--ppo.gamma: 0.999 in the checkpoint, 0.99 now", "--server.goal: 'default' in the checkpoint"):
         assert line in str(refused.value)
+    retrieval = tiny_run(Path("r"), frames=32, reward="retrieval").record()
+    named = tiny_run(Path("r"), frames=32, reward="retrieval", server={"goal_counterexample": ["It's a wall."]}).record()
+    with pytest.raises(IncompatibleResume, match="--server.goal-counterexample"):  # another reward: another run
+        check_resumable(retrieval, named, "r")
 
 
 def test_an_older_checkpoint_without_a_record_is_resumed_with_a_warning(caplog) -> None:
