@@ -8,6 +8,11 @@ are dropped first, so none is counted twice). After each run, and for a run stil
 ``run`` is stopped, its ``episodes.csv`` is copied gzipped, with the run's ``config.json``, to
 ``benchmarks/results/<experiment>/<arm>/seed<N>/``.
 
+An arm is a reward model (``novelty``) or ``NAME=MODEL``: the model run with this call's
+settings, such as ``--goal-counterexample``, in its own folder. ``table --with EXPERIMENT/ARM``
+compares an arm added later by its own protocol with a finished comparison's committed runs
+(the same task, budget and training settings, checked).
+
 ``messages`` copies what each run's reward server saw (message, count, reward, LLM log-odds)
 from the run folders' stores beside the raw files: what each arm's agents met; ``seen`` prints,
 per run, the share of reports paid and the reports of the messages given regular expressions match.
@@ -48,6 +53,9 @@ if TYPE_CHECKING:
 
 RESULTS = Path(__file__).parent / "results"
 BEHAVIOUR = ("kills", "gold", "depth", "length")
+#: settings every run of one comparison shares (the arms differ only in their reward)
+COMPARED = ("task", "frames", "extrinsic_coef", "intrinsic_coef", "count_exponent", "max_episode_steps", "rollout",
+            "ppo", "policy")
 #: what a comparison is decided on, per run: the mean over its tail episodes
 METRICS = {"score": "in-game score", "success": "success rate"}
 
@@ -60,9 +68,10 @@ def raw_dir(experiment: str, arm: str, seed: int) -> Path:
 def run(args: argparse.Namespace) -> None:
     from oni_rl.train import TrainConfig, train
 
+    arms = parse_arms(args.arms, named_only=bool(args.goal_counterexample))
     server = {"goal_counterexample": args.goal_counterexample} if args.goal_counterexample else {}
     for seed in args.seeds:
-        for arm, model in map(arm_and_model, args.arms):
+        for arm, model in arms:
             run_dir = args.runs / args.experiment / f"{arm}-seed{seed}"
             config = TrainConfig(
                 task=args.task, reward=model, server=server, frames=args.frames, seed=seed, workers=args.workers,
@@ -82,13 +91,34 @@ def run(args: argparse.Namespace) -> None:
                 save_raw(args.experiment, arm, seed, config, run_dir)
 
 
-def arm_and_model(spec: str) -> tuple[str, str]:
-    """``retrieval`` is the arm of that reward model; ``retrieval-named=retrieval`` names an arm
-    that runs the model with other settings (its folder is the name)."""
-    arm, _, model = spec.partition("=")
-    if not arm or "/" in arm or (_ and not model):
-        raise SystemExit(f"an arm is a reward model or NAME=MODEL, not {spec!r}")
-    return arm, model or arm
+def parse_arms(specs: Sequence[str], named_only: bool = False) -> list[tuple[str, str]]:
+    """(arm, reward model) per spec, all checked before the first run (a bad last arm must not
+    wait hours to fail). ``retrieval`` is the arm of that reward model; ``retrieval-named=retrieval``
+    names an arm that runs the model with other settings (its folder is the name). A name of
+    another model is refused (a baseline's folder must hold that baseline), and with settings that
+    change the reward (``named_only``) every arm must be named: a plain ``retrieval`` would resume
+    the comparison's own runs with another reward."""
+    from reward_server.models.registry import REWARD_MODELS
+
+    models = {*REWARD_MODELS, "none"}
+    arms = []
+    for spec in specs:
+        arm, sep, model = spec.partition("=")
+        model = model if sep else arm
+        if not arm or "/" in arm or not model:
+            raise SystemExit(f"an arm is a reward model or NAME=MODEL, not {spec!r}")
+        if model not in models:
+            raise SystemExit(f"arm {spec!r}: no reward model {model!r}; choose one of {', '.join(sorted(models))}")
+        if arm in models and arm != model:
+            raise SystemExit(f"arm {spec!r}: {arm} is the name of another reward model's arm")
+        if named_only and arm == model:
+            raise SystemExit(f"arm {spec!r}: with --goal-counterexample every arm needs a name of its own "
+                             f"(e.g. {model}-named={model}), or it would resume the plain {model} runs")
+        arms.append((arm, model))
+    names = [arm for arm, _ in arms]
+    if len(set(names)) < len(names):
+        raise SystemExit(f"two arms share a name (a folder): {' '.join(specs)}")
+    return arms
 
 
 def frames_done(run_dir: Path) -> int:
@@ -167,27 +197,34 @@ def load(experiment: str, borrowed: Sequence[str] = ()) -> tuple[
     ``borrowed`` arms (``EXPERIMENT/ARM``) are read from another experiment's committed runs: a
     protocol that adds an arm to a finished comparison compares it with that comparison's runs."""
     paths = sorted((RESULTS / experiment).glob("*/seed*/config.json"))
-    own = {path.parent.parent.name for path in paths}
+    names = {path.parent.parent.name for path in paths}
     for spec in borrowed:
-        other, _, arm = spec.partition("/")
+        other, sep, arm = spec.partition("/")
+        if not sep or not other or not arm or "/" in arm:
+            raise SystemExit(f"--with takes EXPERIMENT/ARM, not {spec!r}")
         found = sorted((RESULTS / other / arm).glob("seed*/config.json"))
         if not found:
             raise SystemExit(f"--with {spec}: no committed runs under {RESULTS / other / arm}")
-        if arm in own:
-            raise SystemExit(f"--with {spec}: {experiment} has an arm {arm} of its own")
+        if arm in names:
+            raise SystemExit(f"--with {spec}: an arm {arm} is loaded already")
+        names.add(arm)
         paths += found
     runs: dict[str, dict[int, list[Episode]]] = {}
     done: dict[str, dict[int, int]] = {}
-    budgets = set()
+    settings: dict[str, set[str]] = {}
     for config_path in paths:
         config = json.loads(config_path.read_text())
         arm, seed = config_path.parent.parent.name, int(config_path.parent.name.removeprefix("seed"))
-        budgets.add(int(config["frames"]))
+        for name in COMPARED:
+            settings.setdefault(name, set()).add(json.dumps(config.get(name), sort_keys=True))
         runs.setdefault(arm, {})[seed] = read_episodes(config_path.parent / "episodes.csv.gz")
         done.setdefault(arm, {})[seed] = int(config["frames_done"])
-    if len(budgets) > 1:
-        raise SystemExit(f"runs of different frame budgets cannot be compared: {sorted(budgets)}")
-    return runs, done, max(budgets, default=0)
+    differing = [name for name, values in settings.items() if len(values) > 1]
+    if differing:
+        raise SystemExit(f"these runs differ in {', '.join(differing)}: one comparison needs the same task, "
+                         "budget and training settings in every arm")
+    budgets = settings.get("frames", set())
+    return runs, done, int(json.loads(next(iter(budgets)))) if budgets else 0
 
 
 def tail(episodes: list[Episode], frames: int, share: float) -> list[Episode]:

@@ -1,7 +1,12 @@
 """The decision rules of benchmarks/learning_evidence.py, as its protocols state them."""
 
+import gzip
+import json
+from pathlib import Path
+
 import pytest
 
+from benchmarks import learning_evidence
 from benchmarks.aggregate import difference_interval
 from benchmarks.learning_evidence import decide
 
@@ -85,43 +90,76 @@ def test_seen_counts_reports_paid_share_and_matches_from_the_committed_files(tmp
         "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3%); '^[a-z] - a key' 4 (2 distinct, 0.4% of frames)")
 
 
-def write_run(root, experiment: str, arm: str, seed: int, successes: list[float], frames: int = 1000) -> None:
-    import gzip
-    import json
-
+def write_run(root: Path, experiment: str, arm: str, seed: int, successes: list[float], frames: int = 1000,
+              **settings: object) -> None:
     run = root / experiment / arm / f"seed{seed}"
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"frames_done": frames, "frames": frames}))
+    (run / "config.json").write_text(json.dumps({"frames_done": frames, "frames": frames, **settings}))
     rows = ["frames,length,training_return,extrinsic_return,intrinsic_return,score,success"]
     rows += [f"{frames},10,0,0,0,0,{s}" for s in successes]
     (run / "episodes.csv.gz").write_bytes(gzip.compress("\n".join(rows).encode()))
 
 
 def test_an_arm_added_later_is_compared_with_the_first_experiment_s_runs(tmp_path, monkeypatch):
-    from benchmarks import learning_evidence
-
     monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path)
-    write_run(tmp_path, "first", "novelty", 0, [0.0, 1.0])
-    write_run(tmp_path, "first", "retrieval", 0, [0.0])
-    write_run(tmp_path, "later", "retrieval-named", 0, [1.0, 1.0])
+    write_run(tmp_path, "first", "novelty", 0, [0.0, 1.0], task="T")
+    write_run(tmp_path, "first", "retrieval", 0, [0.0], task="T")
+    write_run(tmp_path, "later", "retrieval-named", 0, [1.0, 1.0], task="T")
     runs, done, budget = learning_evidence.load("later", ["first/novelty"])
     assert sorted(runs) == ["novelty", "retrieval-named"] and budget == 1000
     assert [e.success for e in runs["novelty"][0]] == [0.0, 1.0] and done["novelty"] == {0: 1000}
-    with pytest.raises(SystemExit, match="no committed runs"):
-        learning_evidence.load("later", ["first/ranking"])
-    write_run(tmp_path, "later", "novelty", 0, [0.0])
-    with pytest.raises(SystemExit, match="an arm novelty of its own"):
+    write_run(tmp_path, "other", "novelty", 0, [1.0], task="T")
+    for borrowed, error in [(["first/ranking"], "no committed runs"), (["novelty"], "EXPERIMENT/ARM"),
+                            (["first/novelty", "other/novelty"], "an arm novelty is loaded already")]:
+        with pytest.raises(SystemExit, match=error):
+            learning_evidence.load("later", borrowed)
+    write_run(tmp_path, "later", "novelty", 0, [0.0], task="T")
+    with pytest.raises(SystemExit, match="an arm novelty is loaded already"):
         learning_evidence.load("later", ["first/novelty"])
-    write_run(tmp_path, "short", "none", 0, [0.0], frames=500)
-    with pytest.raises(SystemExit, match="different frame budgets"):
+    write_run(tmp_path, "short", "none", 0, [0.0], frames=500, task="T")
+    with pytest.raises(SystemExit, match="differ in frames"):
         learning_evidence.load("short", ["first/retrieval"])
+    write_run(tmp_path, "elsewhere", "none", 0, [0.0], task="U")
+    with pytest.raises(SystemExit, match="differ in task"):
+        learning_evidence.load("elsewhere", ["first/retrieval"])
 
 
-def test_an_arm_is_a_model_or_a_name_for_a_model_with_settings():
-    from benchmarks.learning_evidence import arm_and_model
+def test_arms_are_checked_before_any_run():
+    from benchmarks.learning_evidence import parse_arms
 
-    assert arm_and_model("novelty") == ("novelty", "novelty")
-    assert arm_and_model("retrieval-named=retrieval") == ("retrieval-named", "retrieval")
-    for bad in ("=retrieval", "named=", "a/b=retrieval"):
-        with pytest.raises(SystemExit, match="NAME=MODEL"):
-            arm_and_model(bad)
+    assert parse_arms(["novelty", "retrieval-named=retrieval", "none"]) == [
+        ("novelty", "novelty"), ("retrieval-named", "retrieval"), ("none", "none")]
+    for specs, error in [(["=retrieval"], "NAME=MODEL"), (["named="], "NAME=MODEL"), (["a/b=retrieval"], "NAME=MODEL"),
+                         (["retrieval", "motif"], "no reward model 'motif'"),
+                         (["novelty=retrieval"], "another reward model's arm"),
+                         (["x=retrieval", "x=ranking"], "share a name")]:
+        with pytest.raises(SystemExit, match=error):
+            parse_arms(specs)
+    with pytest.raises(SystemExit, match="needs a name of its own"):
+        parse_arms(["retrieval"], named_only=True)
+    assert parse_arms(["retrieval-named=retrieval"], named_only=True) == [("retrieval-named", "retrieval")]
+
+
+def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, monkeypatch):
+    import argparse
+
+    import oni_rl.train
+
+    seen = []
+
+    def train(config):
+        seen.append(config)
+        return argparse.Namespace(frames=config.frames, frames_per_second=1.0)
+
+    monkeypatch.setattr(oni_rl.train, "train", train)
+    monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path / "results")
+    task = "MiniHack-LavaCross-Levitate-Potion-Inv-Full-v0"
+    args = argparse.Namespace(
+        experiment="exp", arms=["retrieval-named=retrieval"], seeds=[3], frames=1000, task=task,
+        goal_counterexample=["Your face is already clean."], runs=tmp_path / "runs", extrinsic_coef=10.0,
+        intrinsic_coef=0.4, count_exponent=3.0, workers=1, envs_per_worker=2, max_episode_steps=None)
+    learning_evidence.run(args)
+    (config,) = seen
+    assert config.reward == "retrieval" and config.run_dir == tmp_path / "runs" / "exp" / "retrieval-named-seed3"
+    assert config.server.goal_counterexample == ["Your face is already clean."]
+    assert config.server.goal_example  # the task's own goal and examples are kept
