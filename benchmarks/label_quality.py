@@ -254,6 +254,7 @@ async def run_minihack(args: argparse.Namespace) -> None:
     if unknown:
         raise SystemExit(f"no goal or labelled file for {', '.join(unknown)}; measured tasks: {', '.join(MINIHACK_GOALS)}")
     rows: list[str] = []
+    named_lines: list[str] = []
     for task, text in MINIHACK_GOALS.items():
         path = MINIHACK_DATA / f"{task}.jsonl"
         if args.minihack and task not in args.minihack:
@@ -273,7 +274,9 @@ async def run_minihack(args: argparse.Namespace) -> None:
               f"{scored.cut:+.2f} | {at_cut.recall:.3f} | {at_cut.fpr:.3f} | {junk_paid / junk_steps:.4f} | "
               f"{sum(paid)} |", flush=True)
         if args.counterexamples:
-            rows.append(with_counterexamples(task, messages, labels, counts, scored, paid, args.counterexamples))
+            row, named = with_counterexamples(task, messages, labels, counts, scored, paid, args.counterexamples)
+            rows.append(row)
+            named_lines.append(f"    {task} named: {named}")
         if args.examples:
             ranked = sorted(zip(scored.scores, messages, labels, paid, strict=True), reverse=True)
             print(f"    paid: {[(m, y) for _, m, y, p in ranked if p][: args.examples]}")
@@ -285,15 +288,17 @@ async def run_minihack(args: argparse.Namespace) -> None:
         print("| task | named | cut | recall | FPR (messages not named) | junk steps paid | junk steps paid, "
               "messages not named |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
-        print("\n".join(rows))
+        print("\n".join(rows + named_lines))
 
 
 def with_counterexamples(task: str, messages: list[str], labels: list[int], counts: list[int], scored: Scored,
-                         paid: list[int], k: int) -> str:
+                         paid: list[int], k: int) -> tuple[str, list[str]]:
     """One table row: the cut and what it pays once the ``k`` junk messages paid most often are
-    given as counterexamples (the server adds them to the calibration messages, unhelpful)."""
+    given as counterexamples (the server adds them to the calibration messages, unhelpful); and
+    those messages, most often shown first, to pass as ``--goal-counterexample``."""
     junk_paid = sorted((c, i) for i, (c, y, p) in enumerate(zip(counts, labels, paid, strict=True)) if p and not y)
-    named = {i for _, i in junk_paid[::-1][:k]}
+    ranked = [i for _, i in junk_paid[::-1][:k]]
+    named = set(ranked)
     cut = cut_above_counterexamples(cut_from([*scored.calibration, *((scored.scores[i], 0) for i in named)]),
                                     [scored.scores[i] for i in named])  # as the server sets it
     now = [int(score > cut) for score in scored.scores]
@@ -305,7 +310,7 @@ def with_counterexamples(task: str, messages: list[str], labels: list[int], coun
     recall = confusion(now, labels).recall
     # the named messages score at most the cut, so every junk step still paid is one not named
     return (f"| {task} | {len(named)} | {cut:+.2f} | {recall:.3f} | {at_cut.fpr:.3f} | "
-            f"{rest_paid / junk_steps:.4f} | {rest_paid / max(1, rest_junk_steps):.4f} |")
+            f"{rest_paid / junk_steps:.4f} | {rest_paid / max(1, rest_junk_steps):.4f} |"), [messages[i] for i in ranked]
 
 
 async def run(args: argparse.Namespace) -> None:

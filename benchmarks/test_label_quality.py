@@ -128,8 +128,11 @@ def test_naming_the_junk_paid_most_often_raises_the_cut_above_it():
     labels, counts, scores = [1, 0, 0, 0], [5, 100, 10, 1000], [2.0, 0.5, 0.2, -2.0]
     scored = Scored(scores, 1.0, -1.0, ((-3.0, 0), (-1.0, 0)))
     paid = [int(s > scored.cut) for s in scores]
-    row = with_counterexamples("T", messages, labels, counts, scored, paid, 1)
-    assert row == "| T | 1 | +0.50 | 1.000 | 0.000 | 0.0000 | 0.0000 |"
-    row = with_counterexamples("T", messages, labels, counts, Scored([2.0, 0.5, 0.7, -2.0], 1.0, -1.0,
-                                                                      ((-1.0, 0),)), [1, 1, 1, 0], 1)
+    row, named = with_counterexamples("T", messages, labels, counts, scored, paid, 1)
+    assert row == "| T | 1 | +0.50 | 1.000 | 0.000 | 0.0000 | 0.0000 |" and named == ["junk-often"]
+    row, named = with_counterexamples("T", messages, labels, counts, Scored([2.0, 0.5, 0.7, -2.0], 1.0, -1.0,
+                                                                            ((-1.0, 0),)), [1, 1, 1, 0], 2)
+    assert named == ["junk-often", "junk-rare"]  # the paid junk, most often shown first
+    row, _ = with_counterexamples("T", messages, labels, counts, Scored([2.0, 0.5, 0.7, -2.0], 1.0, -1.0,
+                                                                        ((-1.0, 0),)), [1, 1, 1, 0], 1)
     assert row == "| T | 1 | +0.50 | 1.000 | 0.500 | 0.0090 | 0.0099 |"  # the rarer junk scores above it
