@@ -4,7 +4,7 @@ A judge's table pays a few messages: on NetHack agent play the messages a strong
 helpful are well under 1% of what agents report. A policy that is paid for messages looks for
 whatever the table pays, and where a junk message scores just above the cut and episodes are
 short, it learns to produce that message again each episode (the count scaling divides by the
-count *within* an episode): on MiniHack's LavaCross, retrieval's agents made 79–82% of their
+count *within* an episode): on MiniHack's LavaCross, retrieval's agents made 77–83% of their
 reports paid junk ("Your face is already clean.", "You sit on the stairs."). The returns do not
 say so (the agent is doing what it is paid for); the reports do, so the server watches them
 and says so, with the messages to read in ``GET /v1/paid`` and name with ``--goal-counterexample``.
