@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
 from oni_rl.tasks import make_task
 from oni_wrappers.messages import decode_message_bytes
+from reward_server.storage.store import Store
 
 OUT = Path(__file__).parent / "data" / "minihack"
 
@@ -44,8 +44,8 @@ def random_play(task: str, episodes: int, seed: int = 0) -> Counter[str]:
 
 def store_messages(store: Path) -> Counter[str]:
     """The messages a run's reward server saw, with how often (its store's counts)."""
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        return Counter({text: int(count) for text, count in db.execute("SELECT text, count FROM messages")})
+    with Store(store, readonly=True) as reader:
+        return Counter({text: count for text, count, _ in reader.reported_messages()})
 
 
 def write(task: str, counts: Counter[str], out: Path = OUT) -> Path:
