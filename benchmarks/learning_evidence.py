@@ -175,17 +175,22 @@ def save_messages(experiment: str, runs: Path) -> list[Path]:
 def seen(experiment: str, patterns: Sequence[str]) -> None:
     """Per run, from its committed ``messages.csv.gz``: its reports, the share of them whose message
     was paid, and for each regular expression the reports of the messages it matches (how many
-    distinct ones: each distinct message's first report came before its label)."""
+    distinct ones: each distinct message's first report came before its label) and the range of
+    the judge's log-odds over them."""
     for path in sorted((RESULTS / experiment).glob("*/seed*/messages.csv.gz")):
         frames = int(json.loads((path.parent / "config.json").read_text())["frames_done"])
         with gzip.open(path, "rt", newline="") as handle:
-            rows = [(r["message"], int(r["count"]), float(r["reward"] or 0)) for r in csv.DictReader(handle)]
-        reports = sum(count for _, count, _ in rows)
-        paid = sum(count for _, count, reward in rows if reward > 0)
+            rows = [(r["message"], int(r["count"]), float(r["reward"] or 0), r["llm_log_odds"])
+                    for r in csv.DictReader(handle)]
+        reports = sum(row[1] for row in rows)
+        paid = sum(count for _, count, reward, _ in rows if reward > 0)
         cells = []
         for pattern in patterns:
-            matched = [count for text, count, _ in rows if re.search(pattern, text)]
-            cells.append(f"{pattern!r} {sum(matched):,} ({len(matched)} distinct, {sum(matched) / frames:.1%} of frames)")
+            matched = [(count, score) for text, count, _, score in rows if re.search(pattern, text)]
+            total = sum(count for count, _ in matched)
+            scores = [float(score) for _, score in matched if score]
+            odds = f", log-odds {min(scores):+.2f} to {max(scores):+.2f}" if scores else ""
+            cells.append(f"{pattern!r} {total:,} ({len(matched)} distinct, {total / frames:.1%} of frames{odds})")
         print(f"{path.parent.parent.name} {path.parent.name}: {reports:,} reports in {frames:,} frames, "
               f"{paid:,} paid ({paid / max(1, reports):.1%}); " + "; ".join(cells))
 
@@ -238,6 +243,14 @@ def run_figures(episodes: list[Episode]) -> dict[str, float]:
     figures["menu_share"] = sum(e.menu_steps for e in episodes) / max(1, sum(e.length for e in episodes))
     figures["intrinsic_return"] = statistics.mean(e.intrinsic_return for e in episodes)
     return figures
+
+
+def episode_counts(episodes: list[Episode]) -> str:
+    """Episodes, successes (and when the last one ended) and mean length: what a success rate
+    near 0 is made of, and whether a run's few wins came early (a random start) or late."""
+    wins = [e.frames for e in episodes if e.success > 0]
+    last = f" (last at {max(wins):,} frames)" if wins else ""
+    return f"episodes {len(episodes)}, successes {len(wins)}{last}, length {statistics.mean(e.length for e in episodes):.0f}"
 
 
 def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> Interval:
@@ -313,12 +326,13 @@ def table(args: argparse.Namespace) -> None:
                   f"{float(np.mean(column['intrinsic_return'])):.2f}"]
         print(f"| {arm} | {len(seeds)} | " + " | ".join(cells) + " |")
     print("(behaviour columns: mean over seeds of each run's mean over its tail episodes)")
-    print(f"\nper run: {named} over its tail; whole run: episodes, successes, episodes paid intrinsic reward")
+    print(f"\nper run: {named} over its tail; tail and whole run: episodes, successes (the last one's frames), "
+          "mean episode length; whole run: episodes paid intrinsic reward")
     for arm, seeds in figures.items():
         for seed, run in seeds.items():
             episodes = finished[arm][seed]
-            print(f"  {arm} seed {seed}: {run[metric]:.2f}; episodes {len(episodes)}, "
-                  f"successes {sum(e.success > 0 for e in episodes)}, paid {sum(e.intrinsic_return > 0 for e in episodes)}")
+            print(f"  {arm} seed {seed}: {run[metric]:.2f}; tail {episode_counts(tail(episodes, budget, args.tail))}; "
+                  f"whole run {episode_counts(episodes)}, paid {sum(e.intrinsic_return > 0 for e in episodes)}")
     scores = {arm: [f[metric] for f in seeds.values()] for arm, seeds in figures.items()}
     unsolved = not incomplete and not any(any(values) for values in scores.values())
     if unsolved:

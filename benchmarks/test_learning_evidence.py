@@ -87,7 +87,8 @@ def test_seen_counts_reports_paid_share_and_matches_from_the_committed_files(tmp
     (run / "messages.csv.gz").write_bytes(gzip.compress(rows.encode()))
     learning_evidence.seen("exp", [r"^[a-z] - a key"])
     assert capsys.readouterr().out.strip() == (
-        "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3%); '^[a-z] - a key' 4 (2 distinct, 0.4% of frames)")
+        "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3%); "
+        "'^[a-z] - a key' 4 (2 distinct, 0.4% of frames, log-odds +0.40 to +0.50)")
 
 
 def write_run(root: Path, experiment: str, arm: str, seed: int, successes: list[float], frames: int = 1000,
@@ -163,3 +164,14 @@ def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, 
     assert config.reward == "retrieval" and config.run_dir == tmp_path / "runs" / "exp" / "retrieval-named-seed3"
     assert config.server.goal_counterexample == ["Your face is already clean."]
     assert config.server.goal_example  # the task's own goal and examples are kept
+
+
+def test_a_run_s_episode_counts_say_when_its_last_win_was():
+    from oni_rl.logbook import Episode
+
+    def episode(frames: int, success: float, length: int) -> Episode:
+        return Episode(frames, length, 0.0, 0.0, 0.0, 0.0, success)
+
+    early = [episode(1_000, 1.0, 2), episode(2_000, 0.0, 4), episode(300_000, 0.0, 3)]
+    assert learning_evidence.episode_counts(early) == "episodes 3, successes 1 (last at 1,000 frames), length 3"
+    assert learning_evidence.episode_counts(early[1:]) == "episodes 2, successes 0, length 4"
