@@ -8,6 +8,8 @@ the task's goal by written rules (``benchmarks/data/minihack/RULES.md``), withou
 score; ``label_quality --minihack`` then measures the server's table against those labels.
 Random play reaches few of a sparse task's late messages; ``--policy-runs`` adds the messages of
 trained agents (the ``episodes`` of a run folder do not hold messages, so the run's store is read).
+``--probe PICKUP SIT ...`` instead steps those commands from an episode's start and prints what
+MiniHack pays for each and the message it shows.
 """
 
 from __future__ import annotations
@@ -48,6 +50,25 @@ def store_messages(store: Path) -> Counter[str]:
         return Counter({text: count for text, count, _ in reader.reported_messages()})
 
 
+def probe(task: str, commands: list[str], seed: int = 0) -> list[tuple[str, float, str]]:
+    """From the start of an episode, each NLE command in turn (``PICKUP``, ``SIT``, ``N``): the
+    reward MiniHack gives it and the message it shows. What a step costs is the task's, not ours
+    (MiniHack charges a step without game time)."""
+    from nle import nethack
+
+    env = make_task(task)
+    actions = list(env.unwrapped.actions)
+    env.reset(seed=seed)
+    seen = []
+    for name in commands:
+        action = getattr(nethack.Command, name, None) or getattr(nethack.CompassDirection, name, None)
+        if action is None or action not in actions:
+            raise SystemExit(f"{task} has no action {name!r}")
+        obs, reward, *_ = env.step(actions.index(action))
+        seen.append((name, float(reward), decode_message_bytes(obs["message"].tobytes())))
+    return seen
+
+
 def write(task: str, counts: Counter[str], out: Path = OUT) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{task}.jsonl"
@@ -64,7 +85,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--policy-runs", nargs="*", type=Path, default=[],
                         help="run folders of the same task whose store's messages are added")
+    parser.add_argument("--probe", nargs="+", metavar="COMMAND",
+                        help="instead: step these NLE commands from an episode's start and print reward and message")
     args = parser.parse_args()
+    if args.probe:
+        for task in args.tasks:
+            for name, reward, message in probe(task, args.probe, args.seed):
+                print(f"{task} {name}: reward {reward:+.3f}, message {message!r}")
+        return
     for task in args.tasks:
         counts = random_play(task, args.episodes, args.seed)
         for run in args.policy_runs:
