@@ -1,7 +1,7 @@
 """Whether the agents are farming the table: the share of recent message reports it pays.
 
-A judge's table pays a few messages: on NetHack agent play the messages a strong judge calls
-helpful are well under 1% of what agents report. A policy that is paid for messages looks for
+A judge's table pays a few messages: in NetHack Score runs of ONI-retrieval 0.3–0.4% of what
+agents reported was paid. A policy that is paid for messages looks for
 whatever the table pays, and where a junk message scores just above the cut and episodes are
 short, it learns to produce that message again each episode (the count scaling divides by the
 count *within* an episode): on MiniHack's LavaCross, retrieval's agents made 77–83% of their
