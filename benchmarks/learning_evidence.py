@@ -54,8 +54,10 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).parent / "results"
 BEHAVIOUR = ("kills", "gold", "depth", "length")
 #: settings every run of one comparison shares (the arms differ only in their reward)
-COMPARED = ("task", "frames", "extrinsic_coef", "intrinsic_coef", "count_exponent", "max_episode_steps", "rollout",
-            "ppo", "policy")
+COMPARED = ("task", "frames", "extrinsic_coef", "intrinsic_coef", "count_exponent", "count_scope",
+            "max_episode_steps", "rollout", "ppo", "policy")
+#: settings of the intrinsic reward, which a run without one (arm ``none``) does not use
+INTRINSIC = ("intrinsic_coef", "count_exponent", "count_scope")
 #: what a comparison is decided on, per run: the mean over its tail episodes
 METRICS = {"score": "in-game score", "success": "success rate"}
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
                 task=args.task, reward=model, server=server, frames=args.frames, seed=seed, workers=args.workers,
                 envs_per_worker=args.envs_per_worker, run_dir=run_dir, resume=True,
                 extrinsic_coef=args.extrinsic_coef, intrinsic_coef=args.intrinsic_coef,
-                count_exponent=args.count_exponent, progress=False,
+                count_exponent=args.count_exponent, count_scope=args.count_scope, progress=False,
                 max_episode_steps=args.max_episode_steps or (None if is_minihack(args.task) else 1000),
             )
             if frames_done(run_dir) < args.frames:
@@ -200,7 +202,11 @@ def load(experiment: str, borrowed: Sequence[str] = ()) -> tuple[
         dict[str, dict[int, list[Episode]]], dict[str, dict[int, int]], int]:
     """Every committed run: arm → seed → episodes, arm → seed → frames done, and the budget.
     ``borrowed`` arms (``EXPERIMENT/ARM``) are read from another experiment's committed runs: a
-    protocol that adds an arm to a finished comparison compares it with that comparison's runs."""
+    protocol that adds an arm to a finished comparison compares it with that comparison's runs.
+    The intrinsic reward's settings are not compared for runs without one (arm ``none``): a
+    protocol that changes only them may borrow a finished comparison's task-reward-only runs."""
+    from oni_rl.resume_check import OLDER_DEFAULTS
+
     paths = sorted((RESULTS / experiment).glob("*/seed*/config.json"))
     names = {path.parent.parent.name for path in paths}
     for spec in borrowed:
@@ -221,7 +227,10 @@ def load(experiment: str, borrowed: Sequence[str] = ()) -> tuple[
         config = json.loads(config_path.read_text())
         arm, seed = config_path.parent.parent.name, int(config_path.parent.name.removeprefix("seed"))
         for name in COMPARED:
-            settings.setdefault(name, set()).add(json.dumps(config.get(name), sort_keys=True))
+            if name in INTRINSIC and config.get("reward") == "none":
+                continue
+            value = config.get(name, OLDER_DEFAULTS.get(name))
+            settings.setdefault(name, set()).add(json.dumps(value, sort_keys=True))
         runs.setdefault(arm, {})[seed] = read_episodes(config_path.parent / "episodes.csv.gz")
         done.setdefault(arm, {})[seed] = int(config["frames_done"])
     differing = [name for name, values in settings.items() if len(values) > 1]
@@ -369,6 +378,8 @@ def main() -> None:
     r.add_argument("--extrinsic-coef", type=float, default=0.0)
     r.add_argument("--intrinsic-coef", type=float, default=0.4)
     r.add_argument("--count-exponent", type=float, default=3.0)
+    r.add_argument("--count-scope", choices=["episode", "run"], default="episode",
+                   help="what N(msg) counts: sightings in this episode, or in every episode of the env")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--envs-per-worker", type=int, default=4)
     r.add_argument("--max-episode-steps", type=int, default=None,

@@ -125,6 +125,22 @@ def test_an_arm_added_later_is_compared_with_the_first_experiment_s_runs(tmp_pat
         learning_evidence.load("elsewhere", ["first/retrieval"])
 
 
+def test_a_protocol_changing_only_the_count_borrows_the_task_reward_only_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path)
+    # a finished comparison, its configs written before count_scope existed
+    write_run(tmp_path, "first", "none", 0, [0.0], task="T", reward="none", count_exponent=3.0)
+    write_run(tmp_path, "first", "retrieval", 0, [0.0], task="T", reward="retrieval", count_exponent=3.0)
+    write_run(tmp_path, "decay", "retrieval-decay", 0, [1.0], task="T", reward="retrieval", count_exponent=0.5,
+              count_scope="run")
+    runs, _, _ = learning_evidence.load("decay", ["first/none"])
+    assert sorted(runs) == ["none", "retrieval-decay"]
+    with pytest.raises(SystemExit, match="differ in count_exponent, count_scope"):
+        learning_evidence.load("decay", ["first/retrieval"])
+    write_run(tmp_path, "same", "retrieval-again", 0, [1.0], task="T", reward="retrieval", count_exponent=3.0,
+              count_scope="episode")  # what a config written before the field was run under
+    assert sorted(learning_evidence.load("same", ["first/retrieval"])[0]) == ["retrieval", "retrieval-again"]
+
+
 def test_arms_are_checked_before_any_run():
     from benchmarks.learning_evidence import parse_arms
 
@@ -158,10 +174,12 @@ def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, 
     args = argparse.Namespace(
         experiment="exp", arms=["retrieval-named=retrieval"], seeds=[3], frames=1000, task=task,
         goal_counterexample=["Your face is already clean."], runs=tmp_path / "runs", extrinsic_coef=10.0,
-        intrinsic_coef=0.4, count_exponent=3.0, workers=1, envs_per_worker=2, max_episode_steps=None)
+        intrinsic_coef=0.4, count_exponent=0.5, count_scope="run", workers=1, envs_per_worker=2,
+        max_episode_steps=None)
     learning_evidence.run(args)
     (config,) = seen
     assert config.reward == "retrieval" and config.run_dir == tmp_path / "runs" / "exp" / "retrieval-named-seed3"
+    assert (config.count_exponent, config.count_scope) == (0.5, "run")
     assert config.server.goal_counterexample == ["Your face is already clean."]
     assert config.server.goal_example  # the task's own goal and examples are kept
 

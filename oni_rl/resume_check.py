@@ -26,13 +26,16 @@ LEARNING_FIELDS: tuple[str, ...] = (
 )
 #: fields that shape the intrinsic reward: compared unless both runs train without one
 INTRINSIC_FIELDS: tuple[str, ...] = (
-    "intrinsic_coef", "count_exponent",
+    "intrinsic_coef", "count_exponent", "count_scope",
     *(f"server.{name}" for name in (
         "llm", "goal", "goal_example", "goal_counterexample", "label_mode", "prompt_style", "label_words", "decompose", "calibration", "positive_share",
         "threshold", "decision_threshold", "rank_cut", "rank_threshold", "bow_threshold", "pairs_per_message",
         "preferences", "offline", "llm_endpoint",
     )),
 )
+
+#: values a record written before the field existed was trained under
+OLDER_DEFAULTS: dict[str, Any] = {"count_scope": "episode"}
 
 
 class IncompatibleResume(ValueError):
@@ -47,11 +50,11 @@ def is_record(saved: object) -> bool:
 
 def differences(saved: Mapping[str, Any], now: Mapping[str, Any],
                 fields: Iterable[str]) -> list[tuple[str, Any, Any]]:
-    """``(field, saved value, new value)`` for each dotted field the two records both hold and
-    disagree on."""
+    """``(field, saved value, new value)`` for each dotted field the two records both hold (a field
+    added since holding its :data:`OLDER_DEFAULTS` value) and disagree on."""
     found = []
     for path in fields:
-        a, b = _get(saved, path), _get(now, path)
+        a, b = (_get(record, path, OLDER_DEFAULTS.get(path, _MISSING)) for record in (saved, now))
         if a is not _MISSING and b is not _MISSING and a != b:
             found.append((path, a, b))
     return found
@@ -83,10 +86,10 @@ def _flag(path: str) -> str:
 _MISSING = object()
 
 
-def _get(record: Mapping[str, Any], path: str) -> Any:
+def _get(record: Mapping[str, Any], path: str, missing: Any = _MISSING) -> Any:
     value: Any = record
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
+            return missing
         value = value[part]
     return value

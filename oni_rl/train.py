@@ -140,7 +140,7 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None,
                     acting: TensorDictModuleBase) -> Collector:
     factory = EnvFactory(
         task=config.task, server=server, intrinsic_coef=config.intrinsic_coef,
-        extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent,
+        extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent, count_scope=config.count_scope,
         hidden_size=config.policy.hidden_size, max_episode_steps=config.max_episode_steps,
         token=config.token,
     )

@@ -13,6 +13,7 @@ the server; nothing on the step path touches the network or takes a lock.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ import gymnasium as gym
 
 from oni_wrappers.client import RewardClient
 from oni_wrappers.messages import MessageDecoder
-from oni_wrappers.reward import count_scaled_intrinsic
+from oni_wrappers.reward import CountScope, count_scaled_intrinsic
 from oni_wrappers.step_info import quiet_step_info
 
 
@@ -29,7 +30,7 @@ class MissingMessageError(ValueError):
 
 
 class OniRewardWrapper(gym.Wrapper):
-    """Reward = ``extrinsic_coef * r_ext + intrinsic_coef * r_int(msg) / N_episode(msg)^beta``.
+    """Reward = ``extrinsic_coef * r_ext + intrinsic_coef * r_int(msg) / N(msg)^beta``.
 
     Args:
         env: an env whose dict observation holds the game message as a uint8 array (NLE,
@@ -37,7 +38,17 @@ class OniRewardWrapper(gym.Wrapper):
         server: URL of a running reward server, or a :class:`RewardClient`; ``None`` runs
             with an empty table (intrinsic reward 0), e.g. for extrinsic-only baselines.
         intrinsic_coef, extrinsic_coef: the two mixing coefficients.
-        count_exponent: beta in ``N^beta``; 0 disables the episodic count scaling.
+        count_exponent: beta in ``N^beta``; 0 disables the count scaling.
+        count_scope: what ``N(msg)`` counts. ``"episode"`` (the paper's): the message's
+            sightings in this episode, so a paid message pays in full again every episode.
+            ``"run"``: its sightings in every episode this env has stepped, so a paid message's
+            reward decays like a count-based exploration bonus and an agent that repeats it
+            each short episode (farming a message a weak judge scores just above its cut) is
+            paid less and less, while a rare progress message keeps paying. With ``"run"`` a
+            small beta (0.5: ``1/sqrt(N)``) is the usual choice; beta = 3 pays almost only the
+            env's first sighting. The count is this env's own (each env of a vector env keeps
+            one), held in memory for the env's life (one entry per distinct message) and not
+            saved: a resumed run starts counting again.
         message_key: observation key holding the message bytes.
         sync_interval: seconds between the client thread's exchanges with the server.
         token: bearer token of a server started with ``--token`` (default: ``$ONI_TOKEN``).
@@ -58,6 +69,7 @@ class OniRewardWrapper(gym.Wrapper):
         intrinsic_coef: float = 0.4,
         extrinsic_coef: float = 0.1,
         count_exponent: float = 3.0,
+        count_scope: CountScope = "episode",
         message_key: str = "message",
         sync_interval: float = 1.0,
         token: str | None = None,
@@ -74,6 +86,9 @@ class OniRewardWrapper(gym.Wrapper):
         self.intrinsic_coef = float(intrinsic_coef)
         self.extrinsic_coef = float(extrinsic_coef)
         self.count_exponent = float(count_exponent)
+        if count_scope not in ("episode", "run"):
+            raise ValueError(f"count_scope must be 'episode' or 'run', got {count_scope!r}")
+        self.count_scope = count_scope
         self.message_key = message_key
         self._sync_interval = sync_interval
         self._token = token
@@ -81,6 +96,9 @@ class OniRewardWrapper(gym.Wrapper):
         self.client = self._connect(server)
         self._messages = MessageDecoder()
         self._episode_counts: dict[str, int] = {}
+        #: Sightings in this env's earlier episodes, added to the episode's count when a message
+        #: is paid; stays empty with the episode scope (so paying costs one lookup in an empty dict).
+        self._earlier_counts: Counter[str] = Counter()
         #: The env's message array and its bytes getter, kept while the env reuses the array
         #: (NLE does): ``memoryview.tobytes`` is cheaper than ``ndarray.tobytes``.
         self._message_array: Any = None
@@ -97,6 +115,8 @@ class OniRewardWrapper(gym.Wrapper):
         if self.client is not None:
             self.client.ensure_running()
             self.client.record_episode(self._episode_counts)
+        if self.count_scope == "run":
+            self._earlier_counts.update(self._episode_counts)
         self._episode_counts = {}
         obs, info = self.env.reset(seed=seed, options=options)
         return obs, info
@@ -125,7 +145,8 @@ class OniRewardWrapper(gym.Wrapper):
                 if intrinsic is None:
                     client.observe(message)
                 elif intrinsic:
-                    paid = self.intrinsic_coef * count_scaled_intrinsic(intrinsic, count, self.count_exponent)
+                    paid = self.intrinsic_coef * count_scaled_intrinsic(
+                        intrinsic, count + self._earlier_counts.get(message, 0), self.count_exponent)
                     reward += paid
                     oni["intrinsic"] = intrinsic
                     oni["intrinsic_paid"] = paid

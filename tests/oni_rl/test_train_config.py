@@ -74,6 +74,7 @@ def test_the_command_line_keeps_the_trainers_flags_and_puts_each_value_in_one_pl
     (["--lr", "0.1", "--ppo.learning-rate", "0.2"], "--lr 0.1 and --ppo.learning-rate 0.2 disagree"),
     (["--server.goal", "riches"], "--server.goal: Value error, unknown goal 'riches'"),
     (["--frames", "1.5"], "frames: Input should be a valid integer, got a number with a fractional part"),
+    (["--count-scope", "game"], "count_scope: Input should be 'episode' or 'run'"),
 ])
 def test_contradictory_or_bad_settings_are_a_clear_error(argv: list[str], message: str, capsys) -> None:
     assert main(argv) == 2
@@ -168,6 +169,13 @@ def test_what_may_change_on_resume_and_what_may_not() -> None:
     named = tiny_run(Path("r"), frames=32, reward="retrieval", server={"goal_counterexample": ["It's a wall."]}).record()
     with pytest.raises(IncompatibleResume, match="--server.goal-counterexample"):  # another reward: another run
         check_resumable(retrieval, named, "r")
+    run_wide = tiny_run(Path("r"), frames=32, reward="retrieval", count_scope="run").record()
+    with pytest.raises(IncompatibleResume, match="--count-scope: 'episode' in the checkpoint, 'run' now"):
+        check_resumable(retrieval, run_wide, "r")
+    older = {key: value for key, value in retrieval.items() if key != "count_scope"}  # written before the field
+    check_resumable(older, retrieval, "r")
+    with pytest.raises(IncompatibleResume, match="--count-scope: 'episode' in the checkpoint, 'run' now"):
+        check_resumable(older, run_wide, "r")
 
 
 def test_an_older_checkpoint_without_a_record_is_resumed_with_a_warning(caplog) -> None:

@@ -94,6 +94,45 @@ def test_counts_reset_each_episode(fake_server):
     env.close()
 
 
+def test_run_scope_counts_a_message_over_every_episode_of_the_env(fake_server):
+    # Short episodes, every message the agent meets paid 1: with the run scope a message's reward
+    # keeps decaying from one episode to the next instead of paying in full again.
+    env = OniRewardWrapper(gym.make("NetHackScore-v0", max_episode_steps=40), server=fake_server.url,
+                           sync_interval=0.05, count_exponent=1.0, count_scope="run")
+    seen = {oni["message"] for _, oni in run(env, 200) if oni["message"]}
+    env.client.flush()
+    deadline = time.monotonic() + 30
+    while httpx.get(fake_server.url + "/v1/stats").json()["queued"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the LLM's labels land first: the table below is not overwritten
+    fake_server.call(lambda service: service._publish(dict.fromkeys({"It's solid stone.", "It's a wall.", *seen}, 1.0)))
+    env.client.flush()
+    assert env.client.table.get("It's solid stone.") == 1.0
+    run_counts: dict[str, int] = {}
+    env.reset(seed=1)  # what the first 200 steps saw is counted before the tracking here starts
+    earlier = dict(env._earlier_counts)
+    env.action_space.seed(1)
+    paid_again = 0
+    for _ in range(300):
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        oni = info["oni"]
+        assert reward == pytest.approx(0.1 * oni["extrinsic"] + oni["intrinsic_paid"])
+        if oni["message"]:
+            run_counts[oni["message"]] = run_counts.get(oni["message"], 0) + 1
+        if oni["intrinsic"]:
+            count = run_counts[oni["message"]] + earlier.get(oni["message"], 0)
+            assert oni["intrinsic_paid"] == pytest.approx(0.4 * oni["intrinsic"] / count)
+            paid_again += count > oni["episode_count"]
+        if terminated or truncated:
+            env.reset()
+    assert paid_again > 0  # some payments were cut by sightings in earlier episodes
+    env.close()
+
+
+def test_unknown_count_scope_is_a_clear_error():
+    with pytest.raises(ValueError, match="count_scope"):
+        OniRewardWrapper(gym.make("NetHackScore-v0"), server=None, count_scope="game")
+
+
 def test_dead_server_never_blocks_or_raises():
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     client = RewardClient(url, sync_interval=0.05, timeout=0.2)
