@@ -54,10 +54,10 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).parent / "results"
 BEHAVIOUR = ("kills", "gold", "depth", "length")
 #: settings every run of one comparison shares (the arms differ only in their reward)
-COMPARED = ("task", "frames", "extrinsic_coef", "intrinsic_coef", "count_exponent", "count_scope",
-            "max_episode_steps", "rollout", "ppo", "policy")
+COMPARED = ("task", "frames", "extrinsic_coef", "intrinsic_coef", "count_exponent", "cross_episode_exponent",
+            "max_episode_steps", "rollout", "workers", "envs_per_worker", "ppo", "policy")
 #: settings of the intrinsic reward, which a run without one (arm ``none``) does not use
-INTRINSIC = ("intrinsic_coef", "count_exponent", "count_scope")
+INTRINSIC = ("intrinsic_coef", "count_exponent", "cross_episode_exponent")
 #: what a comparison is decided on, per run: the mean over its tail episodes
 METRICS = {"score": "in-game score", "success": "success rate"}
 
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> None:
                 task=args.task, reward=model, server=server, frames=args.frames, seed=seed, workers=args.workers,
                 envs_per_worker=args.envs_per_worker, run_dir=run_dir, resume=True,
                 extrinsic_coef=args.extrinsic_coef, intrinsic_coef=args.intrinsic_coef,
-                count_exponent=args.count_exponent, count_scope=args.count_scope, progress=False,
+                count_exponent=args.count_exponent, cross_episode_exponent=args.cross_episode_exponent,
+                progress=False,
                 max_episode_steps=args.max_episode_steps or (None if is_minihack(args.task) else 1000),
             )
             if frames_done(run_dir) < args.frames:
@@ -88,9 +89,22 @@ def run(args: argparse.Namespace) -> None:
                     print(f"{arm} seed {seed}: {result.frames:,} frames at {result.frames_per_second:.0f} frames/s",
                           flush=True)
                 finally:
-                    save_raw(args.experiment, arm, seed, config, run_dir)
+                    save_raw(args.experiment, arm, seed, run_dir)
             else:
-                save_raw(args.experiment, arm, seed, config, run_dir)
+                check_finished_run(run_dir, config)
+                save_raw(args.experiment, arm, seed, run_dir)
+
+
+def check_finished_run(run_dir: Path, config: TrainConfig) -> None:
+    """A finished run is only re-saved under the settings it was trained with: the same command
+    with another reward setting must not pass it off as a run of that setting."""
+    from oni_rl.resume_check import IncompatibleResume, check_resumable
+
+    try:
+        check_resumable(json.loads((run_dir / "config.json").read_text()), config.record(), run_dir)
+    except IncompatibleResume as refused:
+        raise SystemExit(f"{refused}\n(a finished run: name the arm NAME=MODEL to train this setting in a folder "
+                         "of its own)") from None
 
 
 def parse_arms(specs: Sequence[str], named_only: bool = False) -> list[tuple[str, str]]:
@@ -133,8 +147,11 @@ def frames_done(run_dir: Path) -> int:
     return int(torch.load(checkpoint, weights_only=True, map_location="cpu")["frames"])
 
 
-def save_raw(experiment: str, arm: str, seed: int, config: TrainConfig, run_dir: Path) -> None:
-    """Copy a run's episodes (gzipped, only those up to its checkpoint) and config to the results."""
+def save_raw(experiment: str, arm: str, seed: int, run_dir: Path) -> None:
+    """Copy a run's episodes (gzipped, only those up to its checkpoint) and its own config.json (the
+    settings it trained under, secrets masked) to the results, with the frames it finished and the
+    frames of each resume (``resumed_at``: a resumed run restarts what its envs keep in memory,
+    such as the wrappers' cross-episode counts)."""
     source = run_dir / "episodes.csv"
     if not source.exists():
         return
@@ -147,9 +164,15 @@ def save_raw(experiment: str, arm: str, seed: int, config: TrainConfig, run_dir:
     # mtime 0: the same episodes give the same bytes, so re-saving a finished run changes nothing in git
     data = "".join([header, *kept]).encode()
     (target / "episodes.csv.gz").write_bytes(gzip.compress(data, mtime=0))
-    settings = config.record()  # as the run's own config.json: secrets masked
-    settings["run_dir"] = f"runs/{experiment}/{run_dir.name}"
-    (target / "config.json").write_text(json.dumps({"frames_done": done, **settings}, indent=2, default=str) + "\n")
+    settings = json.loads((run_dir / "config.json").read_text())
+    local = f"runs/{experiment}/{run_dir.name}"
+    if settings.get("server", {}).get("store") == str(run_dir / "oni.sqlite"):
+        settings["server"]["store"] = f"{local}/oni.sqlite"
+    settings["run_dir"] = local
+    resumes = run_dir / "resumes.csv"
+    resumed_at = [int(line) for line in resumes.read_text().split()[1:]] if resumes.exists() else []
+    record = {"frames_done": done, **settings, "resumed_at": [f for f in resumed_at if f <= done]}
+    (target / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
 def save_messages(experiment: str, runs: Path) -> list[Path]:
@@ -229,7 +252,7 @@ def load(experiment: str, borrowed: Sequence[str] = ()) -> tuple[
         for name in COMPARED:
             if name in INTRINSIC and config.get("reward") == "none":
                 continue
-            value = config.get(name, OLDER_DEFAULTS.get(name))
+            value = config.get(name, OLDER_DEFAULTS.get(name))  # a setting added since the run
             settings.setdefault(name, set()).add(json.dumps(value, sort_keys=True))
         runs.setdefault(arm, {})[seed] = read_episodes(config_path.parent / "episodes.csv.gz")
         done.setdefault(arm, {})[seed] = int(config["frames_done"])
@@ -378,8 +401,8 @@ def main() -> None:
     r.add_argument("--extrinsic-coef", type=float, default=0.0)
     r.add_argument("--intrinsic-coef", type=float, default=0.4)
     r.add_argument("--count-exponent", type=float, default=3.0)
-    r.add_argument("--count-scope", choices=["episode", "run"], default="episode",
-                   help="what N(msg) counts: sightings in this episode, or in every episode of the env")
+    r.add_argument("--cross-episode-exponent", type=float, default=0.0,
+                   help="gamma: a message paid in E earlier episodes of the env pays 1/(1+E)^gamma")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--envs-per-worker", type=int, default=4)
     r.add_argument("--max-episode-steps", type=int, default=None,

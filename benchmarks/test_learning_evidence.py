@@ -125,20 +125,23 @@ def test_an_arm_added_later_is_compared_with_the_first_experiment_s_runs(tmp_pat
         learning_evidence.load("elsewhere", ["first/retrieval"])
 
 
-def test_a_protocol_changing_only_the_count_borrows_the_task_reward_only_runs(tmp_path, monkeypatch):
+def test_a_protocol_changing_only_the_intrinsic_reward_borrows_the_task_reward_only_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path)
-    # a finished comparison, its configs written before count_scope existed
+    # a finished comparison, its configs written before cross_episode_exponent existed
     write_run(tmp_path, "first", "none", 0, [0.0], task="T", reward="none", count_exponent=3.0)
     write_run(tmp_path, "first", "retrieval", 0, [0.0], task="T", reward="retrieval", count_exponent=3.0)
-    write_run(tmp_path, "decay", "retrieval-decay", 0, [1.0], task="T", reward="retrieval", count_exponent=0.5,
-              count_scope="run")
+    write_run(tmp_path, "decay", "retrieval-decay", 0, [1.0], task="T", reward="retrieval", count_exponent=3.0,
+              cross_episode_exponent=0.5)
     runs, _, _ = learning_evidence.load("decay", ["first/none"])
     assert sorted(runs) == ["none", "retrieval-decay"]
-    with pytest.raises(SystemExit, match="differ in count_exponent, count_scope"):
+    with pytest.raises(SystemExit, match="differ in cross_episode_exponent"):
         learning_evidence.load("decay", ["first/retrieval"])
     write_run(tmp_path, "same", "retrieval-again", 0, [1.0], task="T", reward="retrieval", count_exponent=3.0,
-              count_scope="episode")  # what a config written before the field was run under
+              cross_episode_exponent=0.0)  # what a config written before the field was run under
     assert sorted(learning_evidence.load("same", ["first/retrieval"])[0]) == ["retrieval", "retrieval-again"]
+    write_run(tmp_path, "wider", "none-wide", 0, [0.0], task="T", reward="none", workers=8)
+    with pytest.raises(SystemExit, match="differ in workers"):  # the batch, and a decay per env, differ
+        learning_evidence.load("wider", ["first/none"])
 
 
 def test_arms_are_checked_before_any_run():
@@ -174,12 +177,12 @@ def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, 
     args = argparse.Namespace(
         experiment="exp", arms=["retrieval-named=retrieval"], seeds=[3], frames=1000, task=task,
         goal_counterexample=["Your face is already clean."], runs=tmp_path / "runs", extrinsic_coef=10.0,
-        intrinsic_coef=0.4, count_exponent=0.5, count_scope="run", workers=1, envs_per_worker=2,
+        intrinsic_coef=0.4, count_exponent=3.0, cross_episode_exponent=0.5, workers=1, envs_per_worker=2,
         max_episode_steps=None)
     learning_evidence.run(args)
     (config,) = seen
     assert config.reward == "retrieval" and config.run_dir == tmp_path / "runs" / "exp" / "retrieval-named-seed3"
-    assert (config.count_exponent, config.count_scope) == (0.5, "run")
+    assert (config.count_exponent, config.cross_episode_exponent) == (3.0, 0.5)
     assert config.server.goal_counterexample == ["Your face is already clean."]
     assert config.server.goal_example  # the task's own goal and examples are kept
 
@@ -193,3 +196,36 @@ def test_a_run_s_episode_counts_say_when_its_last_win_was():
     early = [episode(1_000, 1.0, 2), episode(2_000, 0.0, 4), episode(300_000, 0.0, 3)]
     assert learning_evidence.episode_counts(early) == "episodes 3, successes 1 (last at 1,000 frames), length 3"
     assert learning_evidence.episode_counts(early[1:]) == "episodes 2, successes 0, length 4"
+
+
+def test_a_run_is_saved_with_the_settings_it_trained_under_and_its_resumes(tmp_path, monkeypatch):
+    import torch
+
+    from oni_rl.config import TrainConfig
+
+    monkeypatch.setattr(learning_evidence, "RESULTS", tmp_path / "results")
+    run_dir = tmp_path / "runs" / "exp" / "retrieval-seed0"
+    run_dir.mkdir(parents=True)
+    trained = TrainConfig(task="MiniHack-KeyRoom-S15-v0", reward="retrieval", frames=2000, run_dir=run_dir,
+                          cross_episode_exponent=0.5, server={"store": run_dir / "oni.sqlite"}, token="secret")
+    (run_dir / "config.json").write_text(json.dumps(trained.record()))
+    (run_dir / "episodes.csv").write_text(
+        "frames,length,training_return,extrinsic_return,intrinsic_return,score,success\n"
+        "900,10,0,0,0,0,0\n1900,10,0,0,0,0,1\n2100,10,0,0,0,0,1\n")
+    torch.save({"frames": 2000}, run_dir / "checkpoint.pt")
+    (run_dir / "resumes.csv").write_text("frames\n1000\n2000\n")
+    learning_evidence.save_raw("exp", "retrieval", 0, run_dir)
+    saved = json.loads((tmp_path / "results" / "exp" / "retrieval" / "seed0" / "config.json").read_text())
+    assert saved["frames_done"] == 2000 and saved["cross_episode_exponent"] == 0.5
+    assert saved["resumed_at"] == [1000, 2000] and saved["token"] == "***"
+    assert saved["run_dir"] == "runs/exp/retrieval-seed0"
+    assert saved["server"]["store"] == "runs/exp/retrieval-seed0/oni.sqlite"  # no path of this machine
+    episodes = gzip.decompress((tmp_path / "results" / "exp" / "retrieval" / "seed0" / "episodes.csv.gz")
+                               .read_bytes()).decode().splitlines()
+    assert len(episodes) == 3  # the episode after the checkpoint is collected again on resume
+
+    # the same command without the decay must not re-save this finished run as a run without it
+    plain = trained.model_copy(update={"cross_episode_exponent": 0.0})
+    with pytest.raises(SystemExit, match="--cross-episode-exponent: 0.5 in the checkpoint, 0.0 now"):
+        learning_evidence.check_finished_run(run_dir, plain)
+    learning_evidence.check_finished_run(run_dir, trained.model_copy(update={"workers": 4}))  # not what is learned

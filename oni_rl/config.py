@@ -29,7 +29,6 @@ from oni_rl.tasks import (
     default_max_episode_steps,
     is_minihack,
 )
-from oni_wrappers.reward import CountScope
 from reward_server.config import RewardModelName, ServerConfig
 from reward_server.models.registry import REWARD_MODELS
 
@@ -113,10 +112,9 @@ class TrainConfig(BaseSettings):
     extrinsic_coef: float | None = Field(None, description=(
         "weight of the task reward (default: 0.1 on Score, 10 on the sparse tasks, as the reference)"))
     count_exponent: float = Field(3.0, description="beta in r / N(msg)^beta")
-    count_scope: CountScope = Field("episode", description=(
-        "what N(msg) counts: the message's sightings in this episode (the paper's), or in every episode of the "
-        "env ('run': a paid message's reward decays across episodes, so farming it pays less and less; use a "
-        "small beta such as 0.5)"))
+    cross_episode_exponent: float = Field(0.0, ge=0, description=(
+        "gamma: a message paid in E earlier episodes of the env pays 1/(1+E)^gamma of its reward, so one "
+        "farmed episode after episode pays less and less (0, the paper's: every episode pays it afresh)"))
     max_episode_steps: int | None = Field(None, ge=1, description=(
         "steps before an episode is truncated (default: 5000 on the NetHack tasks, a MiniHack task's own)"))
     rollout: int = Field(64, ge=1, description="steps per env between updates (the LSTM's training sequence length)")

@@ -25,7 +25,7 @@ from torchrl.envs.gym_like import default_info_dict_reader
 from oni_rl.batched_env import NetHackBatch
 from oni_rl.episode_stats import STAT_KEYS, STATS_OBSERVATION_KEYS, EpisodeStats
 from oni_rl.tasks import OBSERVATION_KEYS, make_task
-from oni_wrappers import CountScope, OniRewardWrapper
+from oni_wrappers import OniRewardWrapper
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class EnvFactory:
     intrinsic_coef: float = 0.4
     extrinsic_coef: float = 0.1
     count_exponent: float = 3.0
-    count_scope: CountScope = "episode"
+    cross_episode_exponent: float = 0.0
     hidden_size: int = 256
     max_episode_steps: int | None = None  # None: the task's own (oni_rl.tasks.make_task)
     token: str | None = None  # the reward server's bearer token (None: $ONI_TOKEN)
@@ -48,8 +48,8 @@ class EnvFactory:
                              max_episode_steps=self.max_episode_steps)
         oni = OniRewardWrapper(
             task_env, server=self.server, intrinsic_coef=self.intrinsic_coef,
-            extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent, count_scope=self.count_scope,
-            token=self.token,
+            extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent,
+            cross_episode_exponent=self.cross_episode_exponent,            token=self.token,
         )
         return EpisodeStats(oni)
 

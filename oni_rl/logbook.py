@@ -81,6 +81,15 @@ class Logbook:
             self.episodes = kept
         return dropped
 
+    def note_resume(self, frames: int) -> None:
+        """Append the frames a run resumed at to ``resumes.csv``: what lived only in memory
+        (the envs' state, the wrappers' cross-episode counts) started again there."""
+        path = self.run_dir / "resumes.csv"
+        with path.open("a") as handle:
+            if handle.tell() == 0:
+                handle.write("frames\n")
+            handle.write(f"{frames}\n")
+
     def add_episodes(self, episodes: list[Episode]) -> None:
         if not episodes:
             return

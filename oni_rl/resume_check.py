@@ -26,7 +26,7 @@ LEARNING_FIELDS: tuple[str, ...] = (
 )
 #: fields that shape the intrinsic reward: compared unless both runs train without one
 INTRINSIC_FIELDS: tuple[str, ...] = (
-    "intrinsic_coef", "count_exponent", "count_scope",
+    "intrinsic_coef", "count_exponent", "cross_episode_exponent",
     *(f"server.{name}" for name in (
         "llm", "goal", "goal_example", "goal_counterexample", "label_mode", "prompt_style", "label_words", "decompose", "calibration", "positive_share",
         "threshold", "decision_threshold", "rank_cut", "rank_threshold", "bow_threshold", "pairs_per_message",
@@ -35,7 +35,7 @@ INTRINSIC_FIELDS: tuple[str, ...] = (
 )
 
 #: values a record written before the field existed was trained under
-OLDER_DEFAULTS: dict[str, Any] = {"count_scope": "episode"}
+OLDER_DEFAULTS: dict[str, Any] = {"cross_episode_exponent": 0.0}
 
 
 class IncompatibleResume(ValueError):

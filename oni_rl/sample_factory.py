@@ -67,7 +67,7 @@ def make_oni_env(full_env_name: str, cfg: argparse.Namespace | None = None, env_
     extrinsic_coef = default_extrinsic_coef(cfg.oni_task) if cfg.oni_extrinsic_coef is None else cfg.oni_extrinsic_coef
     oni = OniRewardWrapper(env, server=server, intrinsic_coef=cfg.oni_intrinsic_coef,
                            extrinsic_coef=extrinsic_coef, count_exponent=cfg.oni_count_exponent,
-                           count_scope=cfg.oni_count_scope)
+                           cross_episode_exponent=cfg.oni_cross_episode_exponent)
     return SampleFactoryEpisodeStats(oni)
 
 
@@ -95,8 +95,8 @@ def add_oni_args(parser: argparse.ArgumentParser) -> None:
                         help="weight of the task's reward (default: the reference's, 0.1 on Score and 10 on the "
                              "sparse tasks; 0: reward-free)")
     parser.add_argument("--oni_count_exponent", type=float, default=3.0, help="beta in r / N(msg)^beta")
-    parser.add_argument("--oni_count_scope", choices=["episode", "run"], default="episode",
-                        help="what N(msg) counts: sightings in this episode, or in every episode of the env")
+    parser.add_argument("--oni_cross_episode_exponent", type=float, default=0.0,
+                        help="gamma: a message paid in E earlier episodes of the env pays 1/(1+E)^gamma")
     parser.add_argument("--max_episode_steps", type=int, default=None,
                         help="steps before an episode is truncated (default: the task's)")
 

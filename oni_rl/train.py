@@ -140,7 +140,8 @@ def build_collector(config: TrainConfig, model: ActorCritic, server: str | None,
                     acting: TensorDictModuleBase) -> Collector:
     factory = EnvFactory(
         task=config.task, server=server, intrinsic_coef=config.intrinsic_coef,
-        extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent, count_scope=config.count_scope,
+        extrinsic_coef=config.extrinsic_coef, count_exponent=config.count_exponent,
+        cross_episode_exponent=config.cross_episode_exponent,
         hidden_size=config.policy.hidden_size, max_episode_steps=config.max_episode_steps,
         token=config.token,
     )
@@ -275,6 +276,8 @@ def train(config: TrainConfig) -> TrainResult:
         frames, updates = load_checkpoint(checkpoint, model, optimizer, state)
         log.info("resumed from %s at %d frames, %d updates", checkpoint, frames, updates)
     logbook = Logbook(config.run_dir)
+    if state is not None:
+        logbook.note_resume(frames)
     if dropped := logbook.truncate(frames):  # frames after the checkpoint are collected again
         log.info("dropped %d logged episodes past the checkpoint's %d frames", dropped, frames)
     collect_seconds = first_batch_seconds = seconds = 0.0

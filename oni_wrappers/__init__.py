@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from oni_wrappers.messages import MessageDecoder, decode_message_bytes, normalize_message
-from oni_wrappers.reward import CountScope, count_scaled_intrinsic
+from oni_wrappers.reward import count_scaled_intrinsic
 from oni_wrappers.step_info import OniStepInfo
 
 _LAZY = {
@@ -21,7 +21,6 @@ _LAZY = {
 
 __all__ = [
     "ClientStats",
-    "CountScope",
     "MessageDecoder",
     "MissingMessageError",
     "OniRewardWrapper",

@@ -1,28 +1,31 @@
 """The ONI count-scaled intrinsic reward, in one place: the wrapper pays with it.
 
 Example:
-    >>> count_scaled_intrinsic(1.0, 1, 3.0)  # a message's first sighting pays in full
+    >>> count_scaled_intrinsic(1.0, 1, 3.0)  # a message's first sighting in the episode pays in full
     1.0
     >>> count_scaled_intrinsic(1.0, 2, 3.0)  # the second pays 1/2**3
     0.125
+    >>> count_scaled_intrinsic(1.0, 1, 3.0, paid_episodes=3, cross_episode_exponent=0.5)  # paid in 3 earlier episodes
+    0.5
 """
 
 from __future__ import annotations
 
-from typing import Literal
 
-#: what N(message) counts: its sightings in the current episode, or in every episode the env ran
-CountScope = Literal["episode", "run"]
+def count_scaled_intrinsic(intrinsic: float, episode_count: int, count_exponent: float,
+                           paid_episodes: int = 0, cross_episode_exponent: float = 0.0) -> float:
+    """Intrinsic reward divided by ``N_episode(message)^beta * (1 + E(message))^gamma``.
 
-
-def count_scaled_intrinsic(intrinsic: float, count: int, count_exponent: float) -> float:
-    """Intrinsic reward divided by N(message)^beta.
-
-    ``count`` includes the current occurrence, so the first sighting pays in full and repeats
-    pay less and less: with beta = 3 the second sighting pays 1/8, which is what stops an agent
-    from farming one rewarded message within an episode. What N counts (this episode's
-    sightings, or the env's whole run) is the wrapper's ``count_scope``.
+    ``episode_count`` includes the current occurrence, so the first sighting in an episode pays in
+    full and repeats pay less and less: with beta = 3 the second sighting pays 1/8, which is what
+    stops an agent from farming one rewarded message within an episode. ``paid_episodes`` (E) is
+    how many earlier episodes of the env paid the message; with gamma = 0 (the paper's) every
+    episode pays it afresh, with gamma > 0 a message paid episode after episode pays less and
+    less, which stops an agent from farming it across short episodes.
     """
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    return intrinsic / count**count_exponent
+    if episode_count < 1:
+        raise ValueError(f"episode_count must be >= 1, got {episode_count}")
+    if paid_episodes < 0:
+        raise ValueError(f"paid_episodes must be >= 0, got {paid_episodes}")
+    scaled = intrinsic / episode_count**count_exponent
+    return scaled / (1 + paid_episodes) ** cross_episode_exponent if paid_episodes else scaled

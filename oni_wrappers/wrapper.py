@@ -2,8 +2,9 @@
 
 Per step the wrapper does: decode the message (a memo hit: ``tobytes`` and one subscript), the
 reward arithmetic and ``info["oni"]`` (a copy of a quiet step's dict, see
-:mod:`oni_wrappers.step_info`); and, only when there is a message, one counter increment and one
-dict lookup in the mirrored reward table. Nothing more: the step should cost under 5% of NLE's
+:mod:`oni_wrappers.step_info`); only when there is a message, one counter increment and one
+dict lookup in the mirrored reward table; only when the message is paid, one more lookup (the
+earlier episodes that paid it). Nothing more: the step should cost under 5% of NLE's
 own, and after NetHack's C step every Python operation runs on cold caches, several times slower
 than in a micro-benchmark, so each one counts (``benchmarks/wrapper_overhead.py`` times the
 wrapper against raw NLE; docs/results.md says what each part was measured to cost). New
@@ -21,7 +22,7 @@ import gymnasium as gym
 
 from oni_wrappers.client import RewardClient
 from oni_wrappers.messages import MessageDecoder
-from oni_wrappers.reward import CountScope, count_scaled_intrinsic
+from oni_wrappers.reward import count_scaled_intrinsic
 from oni_wrappers.step_info import quiet_step_info
 
 
@@ -30,7 +31,8 @@ class MissingMessageError(ValueError):
 
 
 class OniRewardWrapper(gym.Wrapper):
-    """Reward = ``extrinsic_coef * r_ext + intrinsic_coef * r_int(msg) / N(msg)^beta``.
+    """Reward = ``extrinsic_coef * r_ext + intrinsic_coef * r_int(msg) / N_episode(msg)^beta``
+    (``/ (1 + E(msg))^gamma`` with a cross-episode exponent, see below).
 
     Args:
         env: an env whose dict observation holds the game message as a uint8 array (NLE,
@@ -38,17 +40,17 @@ class OniRewardWrapper(gym.Wrapper):
         server: URL of a running reward server, or a :class:`RewardClient`; ``None`` runs
             with an empty table (intrinsic reward 0), e.g. for extrinsic-only baselines.
         intrinsic_coef, extrinsic_coef: the two mixing coefficients.
-        count_exponent: beta in ``N^beta``; 0 disables the count scaling.
-        count_scope: what ``N(msg)`` counts. ``"episode"`` (the paper's): the message's
-            sightings in this episode, so a paid message pays in full again every episode.
-            ``"run"``: its sightings in every episode this env has stepped, so a paid message's
-            reward decays like a count-based exploration bonus and an agent that repeats it
-            each short episode (farming a message a weak judge scores just above its cut) is
-            paid less and less, while a rare progress message keeps paying. With ``"run"`` a
-            small beta (0.5: ``1/sqrt(N)``) is the usual choice; beta = 3 pays almost only the
-            env's first sighting. The count is this env's own (each env of a vector env keeps
-            one), held in memory for the env's life (one entry per distinct message) and not
-            saved: a resumed run starts counting again.
+        count_exponent: beta in ``N^beta``; 0 disables the episodic count scaling.
+        cross_episode_exponent: gamma: a message paid in E earlier episodes of this env pays
+            ``1 / (1 + E)^gamma`` of its reward. 0 (the paper's) pays it afresh every episode,
+            which an agent on short episodes can farm: repeating, every 20 steps, a message a
+            weak judge scores just above its cut. With gamma > 0 such a message pays less and
+            less while a progress message the agent rarely reaches keeps most of its reward
+            (until it too is reached every episode). E counts only episodes in which the
+            message was paid (not sightings before its label), is this env's own (each env of a
+            vector env keeps one: the decay per frame depends on how many envs share the
+            frames), holds one entry per paid message, and is not saved: a resumed run counts
+            again from 0.
         message_key: observation key holding the message bytes.
         sync_interval: seconds between the client thread's exchanges with the server.
         token: bearer token of a server started with ``--token`` (default: ``$ONI_TOKEN``).
@@ -69,7 +71,7 @@ class OniRewardWrapper(gym.Wrapper):
         intrinsic_coef: float = 0.4,
         extrinsic_coef: float = 0.1,
         count_exponent: float = 3.0,
-        count_scope: CountScope = "episode",
+        cross_episode_exponent: float = 0.0,
         message_key: str = "message",
         sync_interval: float = 1.0,
         token: str | None = None,
@@ -86,9 +88,9 @@ class OniRewardWrapper(gym.Wrapper):
         self.intrinsic_coef = float(intrinsic_coef)
         self.extrinsic_coef = float(extrinsic_coef)
         self.count_exponent = float(count_exponent)
-        if count_scope not in ("episode", "run"):
-            raise ValueError(f"count_scope must be 'episode' or 'run', got {count_scope!r}")
-        self.count_scope = count_scope
+        if cross_episode_exponent < 0:
+            raise ValueError(f"cross_episode_exponent must be >= 0, got {cross_episode_exponent}")
+        self.cross_episode_exponent = float(cross_episode_exponent)
         self.message_key = message_key
         self._sync_interval = sync_interval
         self._token = token
@@ -96,9 +98,10 @@ class OniRewardWrapper(gym.Wrapper):
         self.client = self._connect(server)
         self._messages = MessageDecoder()
         self._episode_counts: dict[str, int] = {}
-        #: Sightings in this env's earlier episodes, added to the episode's count when a message
-        #: is paid; stays empty with the episode scope (so paying costs one lookup in an empty dict).
-        self._earlier_counts: Counter[str] = Counter()
+        #: Per message, the earlier episodes of this env that paid it, and the messages this
+        #: episode paid; both stay empty with gamma = 0 (paying then costs one lookup in an empty dict).
+        self._paid_episodes: Counter[str] = Counter()
+        self._paid_now: set[str] = set()
         #: The env's message array and its bytes getter, kept while the env reuses the array
         #: (NLE does): ``memoryview.tobytes`` is cheaper than ``ndarray.tobytes``.
         self._message_array: Any = None
@@ -115,8 +118,9 @@ class OniRewardWrapper(gym.Wrapper):
         if self.client is not None:
             self.client.ensure_running()
             self.client.record_episode(self._episode_counts)
-        if self.count_scope == "run":
-            self._earlier_counts.update(self._episode_counts)
+        if self._paid_now:
+            self._paid_episodes.update(self._paid_now)
+            self._paid_now = set()
         self._episode_counts = {}
         obs, info = self.env.reset(seed=seed, options=options)
         return obs, info
@@ -146,7 +150,10 @@ class OniRewardWrapper(gym.Wrapper):
                     client.observe(message)
                 elif intrinsic:
                     paid = self.intrinsic_coef * count_scaled_intrinsic(
-                        intrinsic, count + self._earlier_counts.get(message, 0), self.count_exponent)
+                        intrinsic, count, self.count_exponent, self._paid_episodes.get(message, 0),
+                        self.cross_episode_exponent)
+                    if self.cross_episode_exponent:
+                        self._paid_now.add(message)
                     reward += paid
                     oni["intrinsic"] = intrinsic
                     oni["intrinsic_paid"] = paid

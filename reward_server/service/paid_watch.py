@@ -3,12 +3,12 @@
 A judge's table pays a few messages: in NetHack Score runs of ONI-retrieval 0.3–0.4% of what
 agents reported was paid. A policy that is paid for messages looks for
 whatever the table pays, and where a junk message scores just above the cut and episodes are
-short, it learns to produce that message again each episode (the count scaling divides by the
+short, it learns to produce that message again each episode (the paper's count scaling divides by the
 count *within* an episode): on MiniHack's LavaCross, retrieval's agents made 77–83% of their
 reports paid junk ("Your face is already clean.", "You sit on the stairs."). The returns do not
 say so (the agent is doing what it is paid for); the reports do, so the server watches them
 and says so, with the messages to read in ``GET /v1/paid`` and name with ``--goal-counterexample``
-(or the wrappers' run-wide count, which makes each repeat pay less).
+(or the wrappers' cross-episode decay, which makes each repeat pay less).
 
 Reports are taken in consecutive blocks of at least ``window`` reports (a block closes with the
 batch that fills it, so one large batch, such as counts a client saved up while the server was
@@ -40,9 +40,10 @@ class PaidShare:
         top = ", ".join(f"{text!r} ({count:,})" for text, count in self.top_paid)
         return (f"{100 * self.share:.0f}% of the last {self.reports:,} message reports were of messages the table "
                 f"pays, most of all {top}. A judge's table pays a few messages: agents this often paid may be "
-                "farming messages that are not progress (each episode pays them again). Read GET /v1/paid and "
-                "name the junk with --goal-counterexample, or count each message over the env's whole run "
-                "(the wrapper's count_scope='run', the trainer's --count-scope run) so that repeats pay less and less.")
+                "farming messages that are not progress (with the paper's episodic count, each episode pays them "
+                "again). Read GET /v1/paid and name the junk with --goal-counterexample, or, if the wrappers do "
+                "not already, have them pay a message less in each episode that paid it before (the trainer's "
+                "--cross-episode-exponent, the wrapper's cross_episode_exponent).")
 
 
 class PaidShareWatch:

@@ -66,6 +66,18 @@ def test_extrinsic_coefficient_follows_the_reference_per_task() -> None:
     assert TrainConfig(task="NetHackScore-v0", extrinsic_coef=0.0).extrinsic_coef == 0.0  # reward-free
 
 
+def test_the_env_factory_hands_the_reward_settings_to_the_wrapper() -> None:
+    from oni_rl.envs import EnvFactory
+    from oni_wrappers import OniRewardWrapper
+
+    env = EnvFactory("NetHackScore-v0", server=None, intrinsic_coef=0.3, count_exponent=2.0,
+                     cross_episode_exponent=0.5).gym_env()
+    wrapper = env.env
+    assert isinstance(wrapper, OniRewardWrapper)
+    assert (wrapper.intrinsic_coef, wrapper.count_exponent, wrapper.cross_episode_exponent) == (0.3, 2.0, 0.5)
+    env.close()
+
+
 def test_episode_stats_count_what_the_agent_did():
     """Real NLE, random actions: depth and gold follow blstats, menu steps are those where the game
     waits for an answer (NLE's ``misc``), kills are the hero's own."""

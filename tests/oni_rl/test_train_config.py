@@ -74,7 +74,7 @@ def test_the_command_line_keeps_the_trainers_flags_and_puts_each_value_in_one_pl
     (["--lr", "0.1", "--ppo.learning-rate", "0.2"], "--lr 0.1 and --ppo.learning-rate 0.2 disagree"),
     (["--server.goal", "riches"], "--server.goal: Value error, unknown goal 'riches'"),
     (["--frames", "1.5"], "frames: Input should be a valid integer, got a number with a fractional part"),
-    (["--count-scope", "game"], "count_scope: Input should be 'episode' or 'run'"),
+    (["--cross-episode-exponent", "-1"], "cross_episode_exponent: Input should be greater than or equal to 0"),
 ])
 def test_contradictory_or_bad_settings_are_a_clear_error(argv: list[str], message: str, capsys) -> None:
     assert main(argv) == 2
@@ -150,6 +150,7 @@ def test_a_run_writes_its_config_and_resumes_only_a_compatible_one(tmp_path: Pat
     again = train(tiny_run(run_dir, frames=64, resume=True))
     assert again.run_dir == run_dir and again.frames == 32 and again.updates == 2
     assert json.loads((run_dir / "config.json").read_text())["frames"] == 64
+    assert (run_dir / "resumes.csv").read_text() == "frames\n32\n"  # the envs started again there
 
 
 def test_what_may_change_on_resume_and_what_may_not() -> None:
@@ -169,13 +170,13 @@ def test_what_may_change_on_resume_and_what_may_not() -> None:
     named = tiny_run(Path("r"), frames=32, reward="retrieval", server={"goal_counterexample": ["It's a wall."]}).record()
     with pytest.raises(IncompatibleResume, match="--server.goal-counterexample"):  # another reward: another run
         check_resumable(retrieval, named, "r")
-    run_wide = tiny_run(Path("r"), frames=32, reward="retrieval", count_scope="run").record()
-    with pytest.raises(IncompatibleResume, match="--count-scope: 'episode' in the checkpoint, 'run' now"):
-        check_resumable(retrieval, run_wide, "r")
-    older = {key: value for key, value in retrieval.items() if key != "count_scope"}  # written before the field
+    decaying = tiny_run(Path("r"), frames=32, reward="retrieval", cross_episode_exponent=0.5).record()
+    with pytest.raises(IncompatibleResume, match="--cross-episode-exponent: 0.0 in the checkpoint, 0.5 now"):
+        check_resumable(retrieval, decaying, "r")
+    older = {key: value for key, value in retrieval.items() if key != "cross_episode_exponent"}  # before the field
     check_resumable(older, retrieval, "r")
-    with pytest.raises(IncompatibleResume, match="--count-scope: 'episode' in the checkpoint, 'run' now"):
-        check_resumable(older, run_wide, "r")
+    with pytest.raises(IncompatibleResume, match="--cross-episode-exponent: 0.0 in the checkpoint, 0.5 now"):
+        check_resumable(older, decaying, "r")
 
 
 def test_an_older_checkpoint_without_a_record_is_resumed_with_a_warning(caplog) -> None:

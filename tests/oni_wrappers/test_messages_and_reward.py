@@ -53,9 +53,16 @@ def test_count_scaling(count, beta, expected):
     assert count_scaled_intrinsic(1.0, count, beta) == pytest.approx(expected)
 
 
-def test_count_scaling_rejects_zero_count():
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("paid_episodes", "gamma", "expected"), [(0, 0.5, 1 / 8), (3, 0.5, 1 / 16), (3, 0.0, 1 / 8)])
+def test_cross_episode_decay_multiplies_the_episodic_scaling(paid_episodes, gamma, expected):
+    assert count_scaled_intrinsic(1.0, 2, 3.0, paid_episodes, gamma) == pytest.approx(expected)
+
+
+def test_count_scaling_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="episode_count"):
         count_scaled_intrinsic(1.0, 0, 3.0)
+    with pytest.raises(ValueError, match="paid_episodes"):
+        count_scaled_intrinsic(1.0, 1, 3.0, -1, 0.5)
 
 
 def test_the_formula_module_examples_hold():

@@ -1,5 +1,6 @@
 """OniRewardWrapper on the real NLE: reward mixing, info, errors, dead server, vector envs."""
 
+import collections
 import pickle
 import time
 
@@ -80,6 +81,7 @@ def test_rewards_mix_labels_with_episode_counts(fake_server):
         if episode_ended:
             counts = {}
     assert paid > 0
+    assert not env._paid_episodes and not env._paid_now  # gamma = 0: nothing kept across episodes
     env.close()
     scout.close()
     scout.client.close()
@@ -94,11 +96,11 @@ def test_counts_reset_each_episode(fake_server):
     env.close()
 
 
-def test_run_scope_counts_a_message_over_every_episode_of_the_env(fake_server):
-    # Short episodes, every message the agent meets paid 1: with the run scope a message's reward
-    # keeps decaying from one episode to the next instead of paying in full again.
+def test_cross_episode_decay_pays_a_message_less_in_each_episode_that_paid_it(fake_server):
+    # Short episodes, every message the agent meets paid 1: with gamma > 0 a message's reward
+    # keeps decaying from one episode that paid it to the next instead of paying in full again.
     env = OniRewardWrapper(gym.make("NetHackScore-v0", max_episode_steps=40), server=fake_server.url,
-                           sync_interval=0.05, count_exponent=1.0, count_scope="run")
+                           sync_interval=0.05, cross_episode_exponent=0.5)
     seen = {oni["message"] for _, oni in run(env, 200) if oni["message"]}
     env.client.flush()
     deadline = time.monotonic() + 30
@@ -107,30 +109,31 @@ def test_run_scope_counts_a_message_over_every_episode_of_the_env(fake_server):
     fake_server.call(lambda service: service._publish(dict.fromkeys({"It's solid stone.", "It's a wall.", *seen}, 1.0)))
     env.client.flush()
     assert env.client.table.get("It's solid stone.") == 1.0
-    run_counts: dict[str, int] = {}
-    env.reset(seed=1)  # what the first 200 steps saw is counted before the tracking here starts
-    earlier = dict(env._earlier_counts)
+    env.reset(seed=1)
+    paid_episodes, paid_now = collections.Counter(env._paid_episodes), set()  # what the first steps paid
     env.action_space.seed(1)
-    paid_again = 0
+    decayed = 0
     for _ in range(300):
         _, reward, terminated, truncated, info = env.step(env.action_space.sample())
         oni = info["oni"]
         assert reward == pytest.approx(0.1 * oni["extrinsic"] + oni["intrinsic_paid"])
-        if oni["message"]:
-            run_counts[oni["message"]] = run_counts.get(oni["message"], 0) + 1
         if oni["intrinsic"]:
-            count = run_counts[oni["message"]] + earlier.get(oni["message"], 0)
-            assert oni["intrinsic_paid"] == pytest.approx(0.4 * oni["intrinsic"] / count)
-            paid_again += count > oni["episode_count"]
+            earlier = paid_episodes[oni["message"]]
+            assert oni["intrinsic_paid"] == pytest.approx(
+                0.4 * oni["intrinsic"] / oni["episode_count"] ** 3 / (1 + earlier) ** 0.5)
+            paid_now.add(oni["message"])
+            decayed += earlier > 0
         if terminated or truncated:
+            paid_episodes.update(paid_now)
+            paid_now = set()
             env.reset()
-    assert paid_again > 0  # some payments were cut by sightings in earlier episodes
+    assert decayed > 0  # some payments were cut by earlier episodes that paid the message
     env.close()
 
 
-def test_unknown_count_scope_is_a_clear_error():
-    with pytest.raises(ValueError, match="count_scope"):
-        OniRewardWrapper(gym.make("NetHackScore-v0"), server=None, count_scope="game")
+def test_a_negative_cross_episode_exponent_is_a_clear_error():
+    with pytest.raises(ValueError, match="cross_episode_exponent must be >= 0"):
+        OniRewardWrapper(gym.make("NetHackScore-v0"), server=None, cross_episode_exponent=-0.5)
 
 
 def test_dead_server_never_blocks_or_raises():

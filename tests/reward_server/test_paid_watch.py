@@ -85,7 +85,7 @@ def test_a_server_whose_reports_are_mostly_paid_says_so_once(fake_llm: FakeLLMSe
     warnings = [r.getMessage() for r in caplog.records if "table pays" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert "80% of the last 100 message reports" in warnings[0] and repr(GOLD) in warnings[0]
-    assert "--goal-counterexample" in warnings[0] and "--count-scope run" in warnings[0] and WALL not in warnings[0]
+    assert "--goal-counterexample" in warnings[0] and "--cross-episode-exponent" in warnings[0] and WALL not in warnings[0]
     assert "oni_recent_paid_share 0.9" in metrics
     assert scalars["oni/recent_paid_share"] == pytest.approx(0.9)  # the trainer's TensorBoard curve
 
