@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> None:
                 max_episode_steps=args.max_episode_steps or (None if is_minihack(args.task) else 1000),
             )
             if frames_done(run_dir) < args.frames:
+                if args.restart_unfinished and run_dir.exists():
+                    print(f"{arm} seed {seed}: started over; the stopped run is kept in {set_aside(run_dir)}",
+                          flush=True)
                 try:
                     result = train(config)
                     print(f"{arm} seed {seed}: {result.frames:,} frames at {result.frames_per_second:.0f} frames/s",
@@ -93,6 +96,15 @@ def run(args: argparse.Namespace) -> None:
             else:
                 check_finished_run(run_dir, config)
                 save_raw(args.experiment, arm, seed, run_dir)
+
+
+def set_aside(run_dir: Path) -> Path:
+    """Move a stopped run's folder to ``stopped/`` beside it (nothing is deleted); returns where."""
+    n = 1
+    while (aside := run_dir.parent / "stopped" / f"{run_dir.name}-{n}").exists():
+        n += 1
+    aside.parent.mkdir(exist_ok=True)
+    return run_dir.rename(aside)
 
 
 def check_finished_run(run_dir: Path, config: TrainConfig) -> None:
@@ -166,8 +178,9 @@ def save_raw(experiment: str, arm: str, seed: int, run_dir: Path) -> None:
     (target / "episodes.csv.gz").write_bytes(gzip.compress(data, mtime=0))
     settings = json.loads((run_dir / "config.json").read_text())
     local = f"runs/{experiment}/{run_dir.name}"
-    if settings.get("server", {}).get("store") == str(run_dir / "oni.sqlite"):
-        settings["server"]["store"] = f"{local}/oni.sqlite"
+    store = (settings.get("server") or {}).get("store")
+    if store and Path(store).resolve().parent == run_dir.resolve():  # no path of this machine in the results
+        settings["server"]["store"] = f"{local}/{Path(store).name}"
     settings["run_dir"] = local
     resumes = run_dir / "resumes.csv"
     resumed_at = [int(line) for line in resumes.read_text().split()[1:]] if resumes.exists() else []
@@ -217,7 +230,8 @@ def seen(experiment: str, patterns: Sequence[str]) -> None:
             odds = f", log-odds {min(scores):+.2f} to {max(scores):+.2f}" if scores else ""
             cells.append(f"{pattern!r} {total:,} ({len(matched)} distinct, {total / frames:.1%} of frames{odds})")
         print(f"{path.parent.parent.name} {path.parent.name}: {reports:,} reports in {frames:,} frames, "
-              f"{paid:,} paid ({paid / max(1, reports):.1%}); " + "; ".join(cells))
+              f"{paid:,} paid ({paid / max(1, reports):.1%} of reports, {paid / max(1, frames):.2f} per frame); "
+              + "; ".join(cells))
 
 
 # ------------------------------------------------------------------------------- table
@@ -403,6 +417,9 @@ def main() -> None:
     r.add_argument("--count-exponent", type=float, default=3.0)
     r.add_argument("--cross-episode-exponent", type=float, default=0.0,
                    help="gamma: a message paid in E earlier episodes of the env pays 1/(1+E)^gamma")
+    r.add_argument("--restart-unfinished", action="store_true",
+                   help="start a stopped run over instead of resuming it (its folder is kept under stopped/): for "
+                        "settings whose state lives in the envs' memory, such as the cross-episode decay's counts")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--envs-per-worker", type=int, default=4)
     r.add_argument("--max-episode-steps", type=int, default=None,

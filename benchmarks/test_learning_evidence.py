@@ -87,7 +87,7 @@ def test_seen_counts_reports_paid_share_and_matches_from_the_committed_files(tmp
     (run / "messages.csv.gz").write_bytes(gzip.compress(rows.encode()))
     learning_evidence.seen("exp", [r"^[a-z] - a key"])
     assert capsys.readouterr().out.strip() == (
-        "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3%); "
+        "retrieval seed0: 304 reports in 1,000 frames, 4 paid (1.3% of reports, 0.00 per frame); "
         "'^[a-z] - a key' 4 (2 distinct, 0.4% of frames, log-odds +0.40 to +0.50)")
 
 
@@ -160,7 +160,7 @@ def test_arms_are_checked_before_any_run():
     assert parse_arms(["retrieval-named=retrieval"], named_only=True) == [("retrieval-named", "retrieval")]
 
 
-def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, monkeypatch):
+def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, monkeypatch, capsys):
     import argparse
 
     import oni_rl.train
@@ -178,8 +178,13 @@ def test_run_trains_a_named_arm_as_its_model_with_the_counterexamples(tmp_path, 
         experiment="exp", arms=["retrieval-named=retrieval"], seeds=[3], frames=1000, task=task,
         goal_counterexample=["Your face is already clean."], runs=tmp_path / "runs", extrinsic_coef=10.0,
         intrinsic_coef=0.4, count_exponent=3.0, cross_episode_exponent=0.5, workers=1, envs_per_worker=2,
-        max_episode_steps=None)
+        max_episode_steps=None, restart_unfinished=True)
+    stopped = tmp_path / "runs" / "exp" / "retrieval-named-seed3"
+    stopped.mkdir(parents=True)
+    (stopped / "episodes.csv").write_text("frames\n")  # a run stopped before its first checkpoint
     learning_evidence.run(args)
+    assert (tmp_path / "runs" / "exp" / "stopped" / "retrieval-named-seed3-1" / "episodes.csv").exists()
+    assert "started over" in capsys.readouterr().out
     (config,) = seen
     assert config.reward == "retrieval" and config.run_dir == tmp_path / "runs" / "exp" / "retrieval-named-seed3"
     assert (config.count_exponent, config.cross_episode_exponent) == (3.0, 0.5)
@@ -228,4 +233,6 @@ def test_a_run_is_saved_with_the_settings_it_trained_under_and_its_resumes(tmp_p
     plain = trained.model_copy(update={"cross_episode_exponent": 0.0})
     with pytest.raises(SystemExit, match="--cross-episode-exponent: 0.5 in the checkpoint, 0.0 now"):
         learning_evidence.check_finished_run(run_dir, plain)
-    learning_evidence.check_finished_run(run_dir, trained.model_copy(update={"workers": 4}))  # not what is learned
+    learning_evidence.check_finished_run(run_dir, trained.model_copy(update={"learner_threads": 1}))  # only speed
+    with pytest.raises(SystemExit, match="--workers: 2 in the checkpoint, 4 now"):  # the decay is counted per env
+        learning_evidence.check_finished_run(run_dir, trained.model_copy(update={"workers": 4}))

@@ -49,7 +49,7 @@ class EnvFactory:
         oni = OniRewardWrapper(
             task_env, server=self.server, intrinsic_coef=self.intrinsic_coef,
             extrinsic_coef=self.extrinsic_coef, count_exponent=self.count_exponent,
-            cross_episode_exponent=self.cross_episode_exponent,            token=self.token,
+            cross_episode_exponent=self.cross_episode_exponent, token=self.token,
         )
         return EpisodeStats(oni)
 

@@ -5,7 +5,9 @@ the two, the same agent and PPO, the same question put to the LLM and the same w
 answers into rewards. Changing any of those mid-run would make one curve of two experiments (or
 fail later on mismatched weights with a less helpful error), so it is refused, naming each field.
 What only changes how fast or where the run goes (frames, workers, envs per worker, collection,
-device, threads, seed, logging, the server's transport and queue) may change.
+device, threads, seed, logging, the server's transport and queue) may change, except workers and
+envs per worker under a cross-episode decay: each env counts its own earlier episodes, so how
+many envs share the frames changes how fast the reward decays.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def check_resumable(saved: object, now: Mapping[str, Any], where: object) -> Non
     fields = list(LEARNING_FIELDS)
     if not (saved.get("reward") == now.get("reward") == "none"):
         fields += INTRINSIC_FIELDS
+        if any(_get(record, "cross_episode_exponent", 0.0) for record in (saved, now)):
+            fields += ["workers", "envs_per_worker"]
     found = differences(saved, now, fields)
     if found:
         lines = "\n".join(f"  {_flag(path)}: {a!r} in the checkpoint, {b!r} now" for path, a, b in found)

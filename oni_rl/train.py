@@ -276,7 +276,7 @@ def train(config: TrainConfig) -> TrainResult:
         frames, updates = load_checkpoint(checkpoint, model, optimizer, state)
         log.info("resumed from %s at %d frames, %d updates", checkpoint, frames, updates)
     logbook = Logbook(config.run_dir)
-    if state is not None:
+    if state is not None and frames < config.frames:
         logbook.note_resume(frames)
     if dropped := logbook.truncate(frames):  # frames after the checkpoint are collected again
         log.info("dropped %d logged episodes past the checkpoint's %d frames", dropped, frames)

@@ -25,7 +25,8 @@ def count_scaled_intrinsic(intrinsic: float, episode_count: int, count_exponent:
     """
     if episode_count < 1:
         raise ValueError(f"episode_count must be >= 1, got {episode_count}")
-    if paid_episodes < 0:
-        raise ValueError(f"paid_episodes must be >= 0, got {paid_episodes}")
+    if paid_episodes < 0 or cross_episode_exponent < 0:
+        raise ValueError(f"paid_episodes and cross_episode_exponent must be >= 0, got {paid_episodes}, "
+                         f"{cross_episode_exponent}")
     scaled = intrinsic / episode_count**count_exponent
     return scaled / (1 + paid_episodes) ** cross_episode_exponent if paid_episodes else scaled

@@ -20,7 +20,7 @@ class OniStepInfo(TypedDict):
     message: str  # the decoded game message, "" when there is none
     extrinsic: float  # the env's own reward as the env returned it (0.0 when it is zero)
     intrinsic: float  # the table's reward for the message, before scaling (0.0: none, or not labelled yet)
-    intrinsic_paid: float  # the intrinsic term in this step's reward: coefficient and count scaling applied
+    intrinsic_paid: float  # the intrinsic term in this step's reward: coefficient, count scaling and cross-episode decay applied
     episode_count: int  # how often the message was seen this episode, this step included (0: no message)
     table_version: int  # version of the reward table the step was paid from
     stale: bool  # True when the table has not been synced with the server for a while

@@ -56,8 +56,8 @@ class OniRewardWrapper(gym.Wrapper):
         token: bearer token of a server started with ``--token`` (default: ``$ONI_TOKEN``).
 
     ``info["oni"]`` holds, every step, the message, the extrinsic and (unscaled) intrinsic
-    rewards, ``intrinsic_paid`` (the intrinsic term this step's reward holds: coefficient and
-    count scaling applied, 0.0 when none), the episodic count of the message, the reward-table
+    rewards, ``intrinsic_paid`` (the intrinsic term this step's reward holds: coefficient, count
+    scaling and cross-episode decay applied, 0.0 when none), the episodic count of the message, the reward-table
     version used and ``stale``:
     True when the table has not been synced with the server for a while (the server is down
     or unreachable; the env is paid from the last table it got).

@@ -173,6 +173,10 @@ def test_what_may_change_on_resume_and_what_may_not() -> None:
     decaying = tiny_run(Path("r"), frames=32, reward="retrieval", cross_episode_exponent=0.5).record()
     with pytest.raises(IncompatibleResume, match="--cross-episode-exponent: 0.0 in the checkpoint, 0.5 now"):
         check_resumable(retrieval, decaying, "r")
+    wider = tiny_run(Path("r"), frames=32, reward="retrieval", cross_episode_exponent=0.5, workers=3).record()
+    with pytest.raises(IncompatibleResume, match="--workers: 1 in the checkpoint, 3 now"):  # the decay is per env
+        check_resumable(decaying, wider, "r")
+    check_resumable(retrieval, tiny_run(Path("r"), frames=32, reward="retrieval", workers=3).record(), "r")
     older = {key: value for key, value in retrieval.items() if key != "cross_episode_exponent"}  # before the field
     check_resumable(older, retrieval, "r")
     with pytest.raises(IncompatibleResume, match="--cross-episode-exponent: 0.0 in the checkpoint, 0.5 now"):

@@ -63,6 +63,8 @@ def test_count_scaling_rejects_impossible_counts():
         count_scaled_intrinsic(1.0, 0, 3.0)
     with pytest.raises(ValueError, match="paid_episodes"):
         count_scaled_intrinsic(1.0, 1, 3.0, -1, 0.5)
+    with pytest.raises(ValueError, match="cross_episode_exponent"):
+        count_scaled_intrinsic(1.0, 1, 3.0, 1, -0.5)
 
 
 def test_the_formula_module_examples_hold():

@@ -1,4 +1,4 @@
-"""OniRewardWrapper on the real NLE: reward mixing, info, errors, dead server, vector envs."""
+"""OniRewardWrapper on the real NLE (and, for step-by-step bookkeeping, a scripted env): reward mixing, info, errors, dead server, vector envs."""
 
 import collections
 import pickle
@@ -7,6 +7,7 @@ import time
 import gymnasium as gym
 import httpx
 import nle  # noqa: F401 - registers the NetHack envs
+import numpy as np
 import pytest
 
 from oni_wrappers import MissingMessageError, OniRewardWrapper, RewardClient
@@ -129,6 +130,54 @@ def test_cross_episode_decay_pays_a_message_less_in_each_episode_that_paid_it(fa
             env.reset()
     assert decayed > 0  # some payments were cut by earlier episodes that paid the message
     env.close()
+
+
+class ScriptedMessages(gym.Env):
+    """Shows the given messages, one a step, one list an episode: the wrapper's bookkeeping step by
+    step, which random NetHack play cannot script."""
+
+    observation_space = gym.spaces.Dict({"message": gym.spaces.Box(0, 255, (256,), np.uint8)})
+    action_space = gym.spaces.Discrete(1)
+
+    def __init__(self, episodes: list[list[str]]) -> None:
+        self.episodes = iter(episodes)
+        self.buffer = np.zeros(256, np.uint8)  # refilled in place, as NLE does
+
+    def reset(self, *, seed=None, options=None):
+        self.messages = list(next(self.episodes))
+        return self._show(""), {}
+
+    def step(self, action):
+        text = self.messages.pop(0)
+        return self._show(text), 0.0, not self.messages, False, {}
+
+    def _show(self, text: str) -> dict[str, np.ndarray]:
+        self.buffer[:] = 0
+        self.buffer[:len(text)] = np.frombuffer(text.encode(), np.uint8)
+        return {"message": self.buffer}
+
+
+def test_the_decay_counts_only_earlier_episodes_that_paid_the_message():
+    client = RewardClient(f"http://127.0.0.1:{free_port()}", sync_interval=60, timeout=0.2)  # no server: our table
+    client.table = {"gold": 1.0, "junk": 0.0}
+    env = OniRewardWrapper(ScriptedMessages([["new", "gold", "gold", "junk"], ["new", "gold"], ["gold", "new", "junk"]]),
+                           server=client, intrinsic_coef=1.0, count_exponent=3.0, cross_episode_exponent=0.5)
+    paid = []
+    for episode in range(3):
+        env.reset()
+        if episode == 1:
+            client.table["new"] = 1.0  # its label arrives: the episode before, unpaid, does not count
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(0)
+            paid.append((info["oni"]["message"], info["oni"]["intrinsic_paid"]))
+    assert paid == [
+        ("new", 0.0), ("gold", 1.0), ("gold", pytest.approx(1 / 8)), ("junk", 0.0),  # paid twice: one episode
+        ("new", 1.0), ("gold", pytest.approx(1 / 2**0.5)),
+        ("gold", pytest.approx(1 / 3**0.5)), ("new", pytest.approx(1 / 2**0.5)), ("junk", 0.0),
+    ]
+    assert "junk" not in env._paid_episodes
+    client.close()
 
 
 def test_a_negative_cross_episode_exponent_is_a_clear_error():
