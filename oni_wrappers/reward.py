@@ -21,12 +21,10 @@ def count_scaled_intrinsic(intrinsic: float, episode_count: int, count_exponent:
     stops an agent from farming one rewarded message within an episode. ``paid_episodes`` (E) is
     how many earlier episodes of the env paid the message; with gamma = 0 (the paper's) every
     episode pays it afresh, with gamma > 0 a message paid episode after episode pays less and
-    less, which stops an agent from farming it across short episodes.
+    less, which stops an agent from farming it across short episodes. Called on every paid step,
+    so gamma is checked once, by the wrapper, not here.
     """
     if episode_count < 1:
         raise ValueError(f"episode_count must be >= 1, got {episode_count}")
-    if paid_episodes < 0 or cross_episode_exponent < 0:
-        raise ValueError(f"paid_episodes and cross_episode_exponent must be >= 0, got {paid_episodes}, "
-                         f"{cross_episode_exponent}")
     scaled = intrinsic / episode_count**count_exponent
     return scaled / (1 + paid_episodes) ** cross_episode_exponent if paid_episodes else scaled
